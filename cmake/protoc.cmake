@@ -42,3 +42,16 @@ function(herald_embed out_c input symbol)
     COMMENT "embed ${symbol}"
     VERBATIM)
 endfunction()
+
+# herald_existing(<out_var> <files...>): the subset of files (relative to the
+# current source dir) that exist, so a library can list modules that are
+# still being written without breaking the build.
+function(herald_existing out_var)
+  set(found)
+  foreach(f ${ARGN})
+    if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/${f})
+      list(APPEND found ${CMAKE_CURRENT_SOURCE_DIR}/${f})
+    endif()
+  endforeach()
+  set(${out_var} ${found} PARENT_SCOPE)
+endfunction()
