@@ -61,9 +61,11 @@ typedef enum {
 typedef void *(*rpc_worker_init_fn)(int worker_index, void *user);
 typedef void (*rpc_worker_fini_fn)(void *worker_data, void *user);
 
-/* Runs before every handler on the handler's thread. Returning non-OK (after
- * rpc_call_set_status or with the message in *msg) fails the call without
- * running the handler: auth, load shedding. May be NULL. */
+/* Runs before every handler on the handler's thread (for stream handlers,
+ * before on_open). Returning non-OK fails the call without running the
+ * handler: auth, load shedding. The status and message are those of
+ * rpc_call_set_status when the interceptor set one, else the returned status
+ * with a generic message. May be NULL. */
 typedef status (*rpc_interceptor_fn)(rpc_call *call, void *user);
 
 typedef struct rpc_options {
@@ -75,6 +77,9 @@ typedef struct rpc_options {
     int64_t default_deadline_ms; /* applied when the client sent none (default 30000) */
     int handshake_timeout_ms;    /* default 10000 */
     int max_connection_idle_ms;  /* default 15 min */
+    int max_connection_age_ms;   /* GOAWAY after this long (default 30 min; 0 = never) */
+    int max_connection_age_grace_ms; /* then calls get this long (default 5 min) */
+    int max_metadata_bytes;      /* request header list limit (default 16 KiB) */
     /* TLS: all NULL = plaintext. PEM contents, not paths. */
     const char *tls_cert_pem;
     const char *tls_key_pem;
@@ -87,10 +92,11 @@ typedef struct rpc_options {
     rpc_worker_fini_fn worker_fini;
     rpc_interceptor_fn interceptor;
     void *user; /* passed to the three hooks above */
-    bool access_log; /* one log line per call (default on in heraldd) */
+    bool access_log; /* one log line per call (default on) */
 } rpc_options;
 
-/* Fills o with defaults (NULL hooks, 1 worker, plaintext). */
+/* Fills o with defaults (NULL hooks, 1 worker, plaintext, access log on).
+ * Keepalive is fixed: clients may ping every 10 s, even without calls. */
 void rpc_options_init(rpc_options *o);
 
 /* Process-wide gRPC set-up and teardown; call once each from main, before
@@ -103,12 +109,20 @@ rpc_server *rpc_server_new(const rpc_options *opt, char **err);
 
 /* Serves every method of svc on the given pool. svc must outlive the server.
  * Registration must precede rpc_server_start. ST_INVALID (with *err) when
- * the descriptor set disagrees or a path is already registered. */
+ * the descriptor set disagrees or a path is already registered.
+ * Client-streaming and bidi methods of svc cannot be served through its
+ * function pointers: they answer UNIMPLEMENTED until rpc_server_add_stream
+ * (before or after this call) gives them a handler.
+ * The access log writes OK calls of methods on RPC_POOL_PRIORITY at debug
+ * level (probes would flood it), every other call per conventions §7. */
 status rpc_server_add_service(rpc_server *s, ProtobufCService *svc, rpc_pool pool, char **err);
 
 /* Message-driven handlers for client-streaming and bidi methods (protoc-c
- * cannot express them). Callbacks run on the pool's thread; the call is
- * detached from the start and ends with rpc_call_finish. */
+ * cannot express them). Callbacks run on the pool's thread, one at a time
+ * per call; the call is detached from the start and ends with
+ * rpc_call_finish. on_done is the last callback: no on_message or
+ * on_half_close follows it. The path must be a client-streaming or bidi
+ * method of the descriptor set. */
 typedef struct rpc_stream_handler {
     void (*on_open)(rpc_call *call, void *user); /* may be NULL */
     /* One received message, raw serialized bytes, borrowed for the callback. */
@@ -171,7 +185,8 @@ void rpc_call_set_statusv(rpc_call *c, status st, const char *fmt, va_list ap)
 status rpc_call_status(const rpc_call *c);
 
 /* Sets the status and completes the call with no message (unary: now;
- * streams: ends the stream). Same as set_status + done(NULL, call). */
+ * streams: ends the stream). Same as set_status + done(NULL, call).
+ * done(NULL, call) without a non-OK status gives UNKNOWN. */
 void rpc_call_fail(rpc_call *c, status st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -193,7 +208,11 @@ typedef void (*rpc_done_fn)(rpc_call *c, bool cancelled, void *user);
 void rpc_call_detach(rpc_call *c, rpc_done_fn on_done, void *user);
 
 /* Streams: queue one message (a protobuf message, or raw bytes). Returns
- * false when the call is already over (cancelled or finished). Thread-safe. */
+ * false when the call is already over (cancelled or finished) or is unary.
+ * Thread-safe. One message is on the wire at a time; the next goes out when
+ * the pool thread sees the previous one sent, so a server-streaming handler
+ * that paces its messages (sleeps between them) must detach and send from
+ * another thread, or they all leave when it returns. */
 bool rpc_call_send(rpc_call *c, const ProtobufCMessage *msg);
 bool rpc_call_send_raw(rpc_call *c, const void *data, size_t len);
 
@@ -203,7 +222,8 @@ bool rpc_call_send_raw(rpc_call *c, const void *data, size_t len);
 void rpc_call_finish(rpc_call *c, status st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Ends with a raw gRPC code (GRPC_CODE_*) for the rare codes that have no
- * status (health Watch never needs this; kept for completeness). */
+ * status (OUT_OF_RANGE, DATA_LOSS, UNKNOWN). Works on every kind of call,
+ * detached or not, like rpc_call_fail. */
 void rpc_call_finish_code(rpc_call *c, int grpc_code, const char *msg);
 
 /* True once the client cancelled / the deadline passed / the server is
@@ -237,5 +257,42 @@ int64_t rpc_server_inflight(const rpc_server *s);
 int rpc_server_busy_workers(const rpc_server *s);
 
 const char *rpc_kind_name(rpc_kind k); /* "unary", "server_stream", ... */
+
+/* ---- pure helpers (the runtime's rules, exported for tests and exporters) ---- */
+
+/* The log level (LOG_INFO, LOG_WARN or LOG_ERROR of log.h) of a call that
+ * ended with grpc_code, per conventions §7. */
+int rpc_code_log_level(int grpc_code);
+
+/* Index into rpc_method_stats.bucket for a call of seconds duration. */
+int rpc_latency_bucket(double seconds);
+
+/* Deadlines are nanoseconds on gRPC's monotonic clock; INT64_MAX = none.
+ * resolve: the client's deadline, or now + default_ms when it sent none.
+ * remaining: whole milliseconds left, rounded down (negative once past);
+ * INT64_MAX for no deadline. */
+int64_t rpc_deadline_resolve_ns(int64_t client_deadline_ns, int64_t now_ns, int64_t default_ms);
+int64_t rpc_deadline_remaining_ms(int64_t deadline_ns, int64_t now_ns);
+
+/* Error details of a failed call, as sent in grpc-status-details-bin. */
+typedef struct rpc_field_violation {
+    const char *field;
+    const char *description;
+} rpc_field_violation;
+
+typedef struct rpc_error_details {
+    const rpc_field_violation *violations; /* BadRequest when n_violations > 0 */
+    size_t n_violations;
+    const char *reason; /* ErrorInfo when non-NULL */
+    const char *domain;
+    bool has_retry; /* RetryInfo when true and retry_delay_ms >= 0 */
+    int64_t retry_delay_ms;
+} rpc_error_details;
+
+/* Serialized google.rpc.Status{code, message, details: [Any]} (details in
+ * the order BadRequest, ErrorInfo, RetryInfo; d may be NULL). Returns a
+ * malloc'd buffer of *len bytes the caller frees. */
+uint8_t *rpc_status_details_encode(int grpc_code, const char *message,
+                                   const rpc_error_details *d, size_t *len);
 
 #endif
