@@ -46,7 +46,11 @@ typedef struct descset_symbol {
     const void *proto; /* the *DescriptorProto of that kind (NULL for packages) */
 } descset_symbol;
 
-/* Parses data[0..len) (copied). On failure NULL and *err (caller frees). */
+/* Parses data[0..len) (copied). On failure NULL and *err (caller frees).
+ * Fails on malformed bytes, a file without a name or listed twice, an import
+ * the set does not hold, or messages nested deeper than 100: every file's
+ * dependencies are in the set once descset_new succeeds. Safe on hostile
+ * bytes. */
 descset *descset_new(const uint8_t *data, size_t len, char **err);
 void descset_free(descset *ds); /* NULL is a no-op */
 
@@ -59,10 +63,21 @@ void descset_api_release(void);
 size_t descset_file_count(const descset *ds);
 const descset_file *descset_file_at(const descset *ds, size_t i);
 const descset_file *descset_file_by_name(const descset *ds, const char *name);
+/* Position of f in file order (0 .. count-1), SIZE_MAX when f is not one of
+ * ds's files: a stable small key for per-stream "already sent" sets. */
+size_t descset_file_index(const descset *ds, const descset_file *f);
 
-/* Exact lookup of a fully-qualified symbol (a leading '.' is ignored). */
+/* Exact lookup of a fully-qualified symbol (a leading '.' is ignored).
+ * Symbols: every package and parent package ("herald", "herald.v1"),
+ * message (nested too), enum, enum value, service, method, field and
+ * extension (kind DESCSET_FIELD). Enum values follow protobuf scoping: the
+ * value is a sibling of its enum ("herald.v1.POST_STATE_DRAFT"); the
+ * enum-qualified spelling some tools use ("herald.v1.PostState.
+ * POST_STATE_DRAFT") also finds it, returning the canonical symbol. When a
+ * hostile set defines a name twice, the first definition wins. */
 const descset_symbol *descset_symbol_find(const descset *ds, const char *name);
 size_t descset_symbol_count(const descset *ds);
+/* Canonical names only (no enum-qualified aliases). */
 const descset_symbol *descset_symbol_at(const descset *ds, size_t i); /* sorted by name */
 
 /* Services in file order; full names ("grpc.health.v1.Health"). */
@@ -73,12 +88,14 @@ const descset_symbol *descset_service_at(const descset *ds, size_t i);
 bool descset_method_streaming(const descset *ds, const char *service, const char *method,
                               bool *client_streaming, bool *server_streaming);
 
-/* Leading comment of a symbol from source info, trimmed; NULL if none.
- * Borrowed from ds. */
+/* Leading comment of a symbol from source info, trimmed (the space after
+ * each "//" and surrounding blank lines removed); NULL if none. Borrowed
+ * from ds. */
 const char *descset_comment(const descset *ds, const char *symbol);
 
-/* Calls fn for f and then each transitive dependency exactly once, deps
- * before dependents. Stops early when fn returns false. */
+/* Calls fn for f and each transitive dependency exactly once, deps before
+ * dependents (so f comes last). Stops early when fn returns false. Import
+ * cycles in a hostile set terminate. */
 void descset_walk_deps(const descset *ds, const descset_file *f,
                        bool (*fn)(const descset_file *f, void *user), void *user);
 
