@@ -766,7 +766,8 @@ static int parse_argv(config *cfg, config_cli *cli, flag_vals *fl, char **err)
 
     for (int i = 0; i < pv->argc; i++) {
         char *a = pv->argv[i];
-        if (positional_only || a[0] != '-' || a[1] == '\0') {
+        /* "-1" is a positional argument (`migrate force -1`), not a flag. */
+        if (positional_only || a[0] != '-' || a[1] == '\0' || isdigit((unsigned char)a[1])) {
             pv->args[pv->n_args++] = a;
             continue;
         }

@@ -200,6 +200,12 @@ static void env_alias_and_forms(void **state)
     assert_string_equal(cli.args[2], "-1");
     assert_int_equal(cfg.workers, 2);
     config_fini(&cfg);
+    const char *neg[] = { "migrate", "force", "-1", "--", "--x", NULL };
+    assert_int_equal(load(&cfg, &cli, neg, NULL, &err), 0);
+    assert_int_equal(cli.n_args, 4);
+    assert_string_equal(cli.args[2], "-1");
+    assert_string_equal(cli.args[3], "--x");
+    config_fini(&cfg);
 }
 
 typedef struct bad_case {

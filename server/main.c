@@ -1,0 +1,672 @@
+/* main.c - heraldd: command line, start-up, signals and graceful shutdown.
+ *
+ *   heraldd [serve] [FLAGS]                           run the server (default)
+ *   heraldd migrate up|down N|version|force V [FLAGS] schema migrations
+ *
+ * Threads. main blocks SIGTERM, SIGINT and SIGHUP before anything else (so
+ * every thread gRPC or the runtime starts inherits the mask) and one signal
+ * thread takes them with sigtimedwait:
+ *   SIGHUP          re-read the config file and environment; CFG_RELOAD rows
+ *                   (log.level, log.format) apply, each change is logged.
+ *   SIGTERM/SIGINT  main drains (conventions §9): every health entry
+ *                   NOT_SERVING (pushed to Watchers), wait shutdown.delay_ms,
+ *                   end the Watch streams, stop accepting and give in-flight
+ *                   calls shutdown.grace_ms, cancel the rest, free, exit 0.
+ *   a second one    cancel every call now; main finishes its cleanup and exits
+ *                   128+signal (143 for SIGTERM, 130 for SIGINT); if cleanup
+ *                   is stuck (a handler blocked in I/O) the signal thread
+ *                   _exit()s with that code after 2 s.
+ *
+ * Exit status: 0 clean stop; 1 start-up failure (bind, TLS files, services)
+ * or a failed migrate command; 64 usage error; 78 bad configuration; 128+N
+ * forced by a second signal. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "descset.h"
+#include "health.h"
+#include "log.h"
+#include "reflection.h"
+#include "rpc.h"
+#include "util.h"
+#include "worker.h"
+
+/* The four herald.v1 services (the api engineer's svc.h). Until it exists
+ * heraldd serves health and reflection only. */
+#if __has_include("svc.h")
+#include "svc.h"
+#define HERALD_HAVE_SVC 1
+#endif
+
+/* `heraldd migrate` runs the store's migrate.h when the build has it
+ * (server/migrate.c, linked through herald_store); without it the command
+ * prints "not built yet" and exits 1. */
+#if __has_include("migrate.h")
+#include "migrate.h"
+#define HERALD_HAVE_MIGRATE 1
+#endif
+
+#ifndef HERALD_VERSION
+#define HERALD_VERSION "0.0.0"
+#endif
+#ifndef HERALD_COMMIT
+#define HERALD_COMMIT "unknown"
+#endif
+
+extern char **environ;
+
+/* libgrpc's own version ("29.0.0" = core of gRPC 1.51). Declared here rather
+ * than including <grpc/grpc.h>, which only rpc.c may use. */
+const char *grpc_version_string(void);
+
+enum { EXIT_STARTUP = 1, FORCED_EXIT_WAIT_MS = 2000, SIGNAL_POLL_MS = 200 };
+
+/* State shared by main and the signal thread; mu protects every field. */
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    int stop_signo;          /* first SIGTERM/SIGINT; 0 until then */
+    int forced_signo;        /* a second one; 0 until then */
+    bool quit;               /* main is done: the signal thread exits */
+    rpc_server *servers[2];  /* running servers, for cancel-all; NULL when gone */
+    const config *boot_cfg;  /* the start-up config (reload re-reads its sources) */
+} life = { .mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+
+static const char *signal_name(int sig)
+{
+    switch (sig) {
+    case SIGTERM:
+        return "SIGTERM";
+    case SIGINT:
+        return "SIGINT";
+    case SIGHUP:
+        return "SIGHUP";
+    default:
+        return "signal";
+    }
+}
+
+/* Start-up failures go to the log and, for a person or an init system
+ * watching stderr, to stderr as well. */
+static void startup_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void startup_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = xvasprintf(fmt, ap);
+    va_end(ap);
+    log_event(LOG_ERROR, msg, NULL, 0);
+    fprintf(stderr, "heraldd: %s\n", msg);
+    free(msg);
+}
+
+/* ---- SIGHUP: reload ---- */
+
+typedef struct reload_ctx {
+    int n_applied;
+} reload_ctx;
+
+static void log_change(const cfg_key *k, const char *old_val, const char *new_val, void *user)
+{
+    reload_ctx *rc = user;
+    log_field f[] = { LOG_S("key", k->name), LOG_S("old", old_val), LOG_S("new", new_val) };
+    if (k->flags & CFG_RELOAD) {
+        log_event(LOG_INFO, "config reloaded", f, 3);
+        rc->n_applied++;
+    } else {
+        log_event(LOG_WARN, "config changed; restart to apply", f, 3);
+    }
+}
+
+/* Runs on the signal thread only, so *applied and *owned need no lock.
+ * *applied is what the last reload applied (at first the start-up config);
+ * *owned is the reload-made copy behind it, if any. */
+static void reload_config(const config **applied, config **owned)
+{
+    config fresh;
+    char *err = NULL;
+    reload_ctx rc = { 0 };
+
+    if (config_reload(life.boot_cfg, &fresh, &err) != 0) {
+        log_field f[] = { LOG_S("error", err) };
+        log_event(LOG_ERROR, "config reload failed; keeping the current settings", f, 1);
+        free(err);
+        config_fini(&fresh);
+        return;
+    }
+    /* Log the changes at the more verbose of the old and new levels, so the
+     * lines show whichever way the level moved; then apply. */
+    int old_level = atomic_load(&log_level);
+    if (fresh.log_level < old_level)
+        atomic_store(&log_level, fresh.log_level);
+    config_changes(*applied, &fresh, log_change, &rc);
+    atomic_store(&log_level, fresh.log_level);
+    atomic_store(&log_format_, fresh.log_format);
+    if (rc.n_applied == 0)
+        log_info("config reloaded: no reloadable setting changed");
+
+    if (*owned != NULL) {
+        config_fini(*owned);
+        free(*owned);
+    }
+    *owned = xmalloc(sizeof **owned);
+    **owned = fresh; /* the struct moves; its heap parts are handed over */
+    *applied = *owned;
+}
+
+/* ---- the signal thread ---- */
+
+static void forced_exit_watchdog(int sig)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += FORCED_EXIT_WAIT_MS / 1000;
+    pthread_mutex_lock(&life.mu);
+    int rc = 0;
+    while (!life.quit && rc != ETIMEDOUT)
+        rc = pthread_cond_timedwait(&life.cond, &life.mu, &until);
+    bool done = life.quit;
+    pthread_mutex_unlock(&life.mu);
+    if (!done) {
+        log_error("cleanup did not finish within %d ms of the second %s; exiting now",
+                  FORCED_EXIT_WAIT_MS, signal_name(sig));
+        _exit(128 + sig);
+    }
+}
+
+static void *signal_main(void *arg)
+{
+    const sigset_t *set = arg;
+    const struct timespec tick = { 0, SIGNAL_POLL_MS * 1000000L };
+    const config *applied = life.boot_cfg;
+    config *owned = NULL;
+
+    for (;;) {
+        pthread_mutex_lock(&life.mu);
+        bool quit = life.quit;
+        pthread_mutex_unlock(&life.mu);
+        if (quit)
+            break;
+        /* A timed wait so the thread notices quit without a private signal. */
+        int sig = sigtimedwait(set, NULL, &tick);
+        if (sig < 0)
+            continue; /* EAGAIN (tick) or EINTR */
+        if (sig == SIGHUP) {
+            log_info("SIGHUP: reloading configuration");
+            reload_config(&applied, &owned);
+            continue;
+        }
+        pthread_mutex_lock(&life.mu);
+        if (life.stop_signo == 0) {
+            life.stop_signo = sig;
+            pthread_cond_broadcast(&life.cond);
+            pthread_mutex_unlock(&life.mu);
+            log_field f[] = { LOG_S("signal", signal_name(sig)) };
+            log_event(LOG_INFO, "shutdown requested; draining", f, 1);
+            continue;
+        }
+        life.forced_signo = sig;
+        for (int i = 0; i < 2; i++)
+            if (life.servers[i] != NULL)
+                rpc_server_cancel_all(life.servers[i]);
+        pthread_cond_broadcast(&life.cond);
+        pthread_mutex_unlock(&life.mu);
+        log_field f[] = { LOG_S("signal", signal_name(sig)) };
+        log_event(LOG_WARN, "second signal: cancelling every call and exiting", f, 1);
+        forced_exit_watchdog(sig);
+        break;
+    }
+    if (owned != NULL) {
+        config_fini(owned);
+        free(owned);
+    }
+    return NULL;
+}
+
+/* ---- start-up helpers ---- */
+
+static char *read_pem(const char *key, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        startup_error("cannot read %s %s: %s", key, path, strerror(errno));
+        return NULL;
+    }
+    strbuf b = { 0 };
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0 && b.len < (4u << 20))
+        strbuf_append(&b, chunk, n);
+    fclose(f);
+    return strbuf_take(&b);
+}
+
+/* The listen address with the bound port: "0.0.0.0:0" -> "0.0.0.0:41234". */
+static char *bound_addr(const char *listen, int port)
+{
+    const char *colon = strrchr(listen, ':');
+    if (strncmp(listen, "unix:", 5) == 0 || colon == NULL)
+        return xstrdup(listen);
+    return xasprintf("%.*s:%d", (int)(colon - listen), listen, port);
+}
+
+/* Written to a temporary name and renamed, so a reader never sees half. */
+static bool write_port_file(const char *path, int port)
+{
+    char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
+    bool ok = false;
+    FILE *f = fopen(tmp, "w");
+    if (f != NULL) {
+        ok = fprintf(f, "%d\n", port) > 0;
+        ok = fclose(f) == 0 && ok;
+        ok = ok && rename(tmp, path) == 0;
+    }
+    if (!ok) {
+        startup_error("cannot write --port-file %s: %s", path, strerror(errno));
+        unlink(tmp);
+    }
+    free(tmp);
+    return ok;
+}
+
+/* Waits up to ms for a second signal; returns early when one comes. */
+static void sleep_unless_forced(int64_t ms)
+{
+    if (ms <= 0)
+        return;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    int64_t ns = until.tv_nsec + (ms % 1000) * 1000000;
+    until.tv_sec += (time_t)(ms / 1000 + ns / 1000000000);
+    until.tv_nsec = (long)(ns % 1000000000);
+    pthread_mutex_lock(&life.mu);
+    int rc = 0;
+    while (life.forced_signo == 0 && rc != ETIMEDOUT)
+        rc = pthread_cond_timedwait(&life.cond, &life.mu, &until);
+    pthread_mutex_unlock(&life.mu);
+}
+
+static int forced_signal(void)
+{
+    pthread_mutex_lock(&life.mu);
+    int sig = life.forced_signo;
+    pthread_mutex_unlock(&life.mu);
+    return sig;
+}
+
+/* The herald.v1 services heraldd serves on the worker pool. */
+static size_t herald_services(ProtobufCService **out, size_t cap)
+{
+    size_t n = 0;
+#ifdef HERALD_HAVE_SVC
+    ProtobufCService *all[] = { svc_content_service(), svc_scheduling_service(),
+                                svc_learning_service(), svc_ops_service() };
+    for (size_t i = 0; i < sizeof all / sizeof all[0] && n < cap; i++)
+        out[n++] = all[i];
+#else
+    (void)out;
+    (void)cap;
+#endif
+    return n;
+}
+
+static void fill_options(rpc_options *o, const config *cfg, const char *cert, const char *key,
+                         const char *ca)
+{
+    rpc_options_init(o);
+    o->listen_addr = cfg->listen;
+    o->workers = cfg->workers;
+    o->max_recv_bytes = (size_t)cfg->max_recv_bytes;
+    o->call_arena_bytes = (size_t)cfg->call_arena_bytes;
+    o->default_deadline_ms = cfg->default_deadline_ms;
+    o->tls_cert_pem = cert;
+    o->tls_key_pem = key;
+    o->tls_client_ca_pem = ca;
+    o->tls_require_client_cert = ca != NULL;
+    o->descriptors = descset_api();
+    o->worker_init = worker_rpc_init;
+    o->worker_fini = worker_rpc_fini;
+    o->user = (void *)cfg;
+    o->access_log = true;
+}
+
+/* The plaintext health-only listener (health_listen): one priority thread,
+ * no TLS, so probes work when the main port requires client certificates. */
+static rpc_server *start_health_server(const config *cfg, health *h)
+{
+    rpc_options o;
+    char *err = NULL;
+    rpc_server *s = NULL;
+
+    rpc_options_init(&o);
+    o.listen_addr = cfg->health_listen;
+    o.workers = 1;
+    o.descriptors = descset_api();
+    o.access_log = true;
+    s = rpc_server_new(&o, &err);
+    if (s == NULL)
+        goto fail;
+    if (rpc_server_add_service(s, health_service(h), RPC_POOL_PRIORITY, &err) != ST_OK)
+        goto fail;
+    if (rpc_server_start(s, &err) != ST_OK)
+        goto fail;
+    char *addr = bound_addr(cfg->health_listen, rpc_server_port(s));
+    log_field f[] = { LOG_S("addr", addr) };
+    log_event(LOG_INFO, "health listener up", f, 1);
+    free(addr);
+    return s;
+fail:
+    startup_error("health_listen %s: %s", cfg->health_listen, err != NULL ? err : "failed");
+    free(err);
+    rpc_server_free(s);
+    return NULL;
+}
+
+/* ---- serve ---- */
+
+static int serve(const config *cfg, const config_cli *cli, sigset_t *sigs)
+{
+    int rc = EXIT_STARTUP;
+    char *err = NULL;
+    char *cert = NULL, *key = NULL, *ca = NULL, *addr = NULL;
+    health *h = NULL;
+    reflection *refl = NULL;
+    rpc_server *srv = NULL, *hsrv = NULL;
+    pthread_t sig_thread;
+    bool sig_started = false;
+    ProtobufCService *svcs[8];
+    size_t n_svcs = herald_services(svcs, 8);
+
+    atomic_store(&log_level, cfg->log_level);
+    atomic_store(&log_format_, cfg->log_format);
+    char pid[24];
+    snprintf(pid, sizeof pid, "%ld", (long)getpid());
+    log_field start_f[] = { LOG_S("version", HERALD_VERSION), LOG_S("commit", HERALD_COMMIT),
+                            LOG_RAW("pid", pid) };
+    log_event(LOG_INFO, "heraldd starting", start_f, 3);
+    config_log(cfg);
+
+    life.boot_cfg = cfg;
+    if (pthread_create(&sig_thread, NULL, signal_main, sigs) != 0) {
+        startup_error("cannot start the signal thread");
+        return EXIT_STARTUP;
+    }
+    sig_started = true;
+
+    if (cfg->tls_cert[0] != '\0') {
+        cert = read_pem("tls.cert", cfg->tls_cert);
+        key = read_pem("tls.key", cfg->tls_key);
+        if (cfg->tls_client_ca[0] != '\0')
+            ca = read_pem("tls.client_ca", cfg->tls_client_ca);
+        if (cert == NULL || key == NULL || (cfg->tls_client_ca[0] != '\0' && ca == NULL))
+            goto out_threads;
+    }
+
+    rpc_global_init();
+    (void)descset_api(); /* parse the embedded set now: a broken build fails here */
+
+    h = health_new();
+    health_set(h, "", HEALTH_SERVING);
+    health_set(h, "liveness", HEALTH_SERVING);
+    health_set(h, "readiness", HEALTH_NOT_SERVING); /* until we listen */
+
+    rpc_options o;
+    fill_options(&o, cfg, cert, key, ca);
+    srv = rpc_server_new(&o, &err);
+    if (srv == NULL) {
+        startup_error("cannot create the server: %s", err);
+        goto out;
+    }
+    if (rpc_server_add_service(srv, health_service(h), RPC_POOL_PRIORITY, &err) != ST_OK) {
+        startup_error("cannot add grpc.health.v1.Health: %s", err);
+        goto out;
+    }
+    if (cfg->reflection) {
+        refl = reflection_new(descset_api());
+        if (reflection_register(refl, srv, &err) != ST_OK) {
+            startup_error("cannot add reflection: %s", err);
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < n_svcs; i++) {
+        if (rpc_server_add_service(srv, svcs[i], RPC_POOL_WORKERS, &err) != ST_OK) {
+            startup_error("cannot add %s: %s", svcs[i]->descriptor->name, err);
+            goto out;
+        }
+        health_set(h, svcs[i]->descriptor->name, HEALTH_NOT_SERVING);
+    }
+    if (rpc_server_start(srv, &err) != ST_OK) {
+        startup_error("cannot listen on %s: %s", cfg->listen, err);
+        goto out;
+    }
+    if (cfg->health_listen[0] != '\0' && (hsrv = start_health_server(cfg, h)) == NULL)
+        goto out;
+
+    pthread_mutex_lock(&life.mu);
+    life.servers[0] = srv;
+    life.servers[1] = hsrv;
+    pthread_mutex_unlock(&life.mu);
+
+    int port = rpc_server_port(srv);
+    addr = bound_addr(cfg->listen, port);
+    if (cli->port_file != NULL && !write_port_file(cli->port_file, port))
+        goto out;
+    /* Readiness follows the database once the store is wired in; for now
+     * serving means listening. */
+    health_set(h, "readiness", HEALTH_SERVING);
+    for (size_t i = 0; i < n_svcs; i++)
+        health_set(h, svcs[i]->descriptor->name, HEALTH_SERVING);
+    char port_s[16], workers_s[16];
+    snprintf(port_s, sizeof port_s, "%d", port);
+    snprintf(workers_s, sizeof workers_s, "%d", cfg->workers);
+    log_field lf[] = { LOG_S("addr", addr), LOG_RAW("port", port_s),
+                       LOG_RAW("workers", workers_s),
+                       LOG_S("tls", cert != NULL ? (ca != NULL ? "mtls" : "tls") : "off") };
+    log_event(LOG_INFO, "listening", lf, 4);
+
+    /* Serve until SIGTERM/SIGINT. */
+    pthread_mutex_lock(&life.mu);
+    while (life.stop_signo == 0)
+        pthread_cond_wait(&life.cond, &life.mu);
+    pthread_mutex_unlock(&life.mu);
+
+    /* Drain, conventions §9. */
+    int64_t t0 = now_mono_ms();
+    health_begin_shutdown(h);
+    sleep_unless_forced(cfg->shutdown_delay_ms);
+    health_finish_watchers(h);
+    rpc_server_shutdown(srv, forced_signal() ? 0 : cfg->shutdown_grace_ms);
+    if (hsrv != NULL)
+        rpc_server_shutdown(hsrv, 0);
+    char ms[24];
+    snprintf(ms, sizeof ms, "%lld", (long long)(now_mono_ms() - t0));
+    log_field sf[] = { LOG_RAW("drain_ms", ms) };
+    log_event(LOG_INFO, "stopped", sf, 1);
+    rc = 0;
+
+out:
+    pthread_mutex_lock(&life.mu);
+    life.servers[0] = NULL;
+    life.servers[1] = NULL;
+    pthread_mutex_unlock(&life.mu);
+    rpc_server_free(hsrv);
+    rpc_server_free(srv);
+    reflection_free(refl);
+    health_free(h);
+    rpc_global_fini();
+    descset_api_release();
+out_threads:
+    if (sig_started) {
+        pthread_mutex_lock(&life.mu);
+        life.quit = true;
+        pthread_cond_broadcast(&life.cond);
+        pthread_mutex_unlock(&life.mu);
+        pthread_join(sig_thread, NULL);
+    }
+    int forced = forced_signal();
+    if (forced != 0)
+        rc = 128 + forced;
+    free(addr);
+    free(ca);
+    free(key);
+    free(cert);
+    free(err);
+    return rc;
+}
+
+/* ---- migrate ---- */
+
+/* A decimal integer, optionally negative, that fits in int64_t. */
+static bool parse_int_arg(const char *s, int64_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (*s == '\0' || *end != '\0' || errno != 0)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* heraldd migrate up | down N | version | force V. N >= 1; V >= -1 (-1 =
+ * no migration applied). Prints what it did on stdout; errors on stderr. */
+static int migrate(const config *cfg, int argc, const char *const argv[])
+{
+    int64_t n = 0;
+    const char *verb = argc > 0 ? argv[0] : "";
+    bool ok = (argc == 1 && (strcmp(verb, "up") == 0 || strcmp(verb, "version") == 0)) ||
+              (argc == 2 && strcmp(verb, "down") == 0 && parse_int_arg(argv[1], &n) && n >= 1 &&
+               n <= INT32_MAX) ||
+              (argc == 2 && strcmp(verb, "force") == 0 && parse_int_arg(argv[1], &n) && n >= -1);
+    if (!ok) {
+        fprintf(stderr, "heraldd: usage: heraldd migrate up | down N | version | force V; "
+                        "try 'heraldd --help'\n");
+        return CONFIG_EX_USAGE;
+    }
+#ifdef HERALD_HAVE_MIGRATE
+    int rc = EXIT_STARTUP;
+    char *err = NULL;
+    status st;
+    if (cfg->database_url[0] == '\0') {
+        fprintf(stderr, "heraldd: migrate: database_url is empty (set DATABASE_URL or "
+                        "--database-url)\n");
+        return CONFIG_EX_CONFIG;
+    }
+    migrate_options mo;
+    migrate_options_init(&mo, cfg->database_url);
+    if (strcmp(verb, "up") == 0) {
+        int applied = 0;
+        int64_t version = -1;
+        bool dirty = false;
+        st = migrate_up_opts(&mo, &applied, &err);
+        if (st == ST_OK)
+            st = migrate_version_opts(&mo, &version, &dirty, &err);
+        if (st == ST_OK)
+            printf("applied %d migration(s); version %lld\n", applied, (long long)version);
+    } else if (strcmp(verb, "down") == 0) {
+        st = migrate_down_opts(&mo, (int)n, &err);
+        if (st == ST_OK)
+            printf("reverted %lld migration(s)\n", (long long)n);
+    } else if (strcmp(verb, "force") == 0) {
+        st = migrate_force_opts(&mo, n, &err);
+        if (st == ST_OK)
+            printf("forced version %lld\n", (long long)n);
+    } else {
+        int64_t version = -1;
+        bool dirty = false;
+        st = migrate_version_opts(&mo, &version, &dirty, &err);
+        if (st == ST_OK && version < 0)
+            printf("none (expected %lld)\n", (long long)migrate_expected_version());
+        else if (st == ST_OK)
+            printf("%lld%s (expected %lld)\n", (long long)version, dirty ? " (dirty)" : "",
+                   (long long)migrate_expected_version());
+    }
+    if (st == ST_OK)
+        rc = 0;
+    else
+        fprintf(stderr, "heraldd: migrate %s: %s\n", verb, err != NULL ? err : status_name(st));
+    free(err);
+    return rc;
+#else
+    (void)cfg;
+    (void)n;
+    fprintf(stderr, "heraldd: migrate: not built yet (server/migrate.h is missing)\n");
+    return EXIT_STARTUP;
+#endif
+}
+
+static void print_version(void)
+{
+    printf("heraldd %s (commit %s)\ngRPC core %s, protobuf-c %s\n", HERALD_VERSION, HERALD_COMMIT,
+           grpc_version_string(), protobuf_c_version());
+}
+
+int main(int argc, char **argv)
+{
+    sigset_t sigs;
+    config cfg;
+    config_cli cli;
+    char *err = NULL;
+    int rc;
+
+    /* Before any thread exists (gRPC's included): every thread inherits the
+     * mask and only the signal thread ever takes these. */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    /* A client vanishing mid-write must not kill the process. */
+    signal(SIGPIPE, SIG_IGN);
+
+    rc = config_load(&cfg, &cli, argc - 1, argv + 1, environ, &err);
+    if (rc != 0) {
+        fprintf(stderr, "heraldd: %s\n", err);
+        goto out;
+    }
+    if (cli.help) {
+        config_print_help(stdout, "heraldd");
+        goto out;
+    }
+    if (cli.version) {
+        print_version();
+        goto out;
+    }
+    const char *cmd = cli.n_args > 0 ? cli.args[0] : "serve";
+    if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "migrate") != 0) {
+        fprintf(stderr, "heraldd: unknown command '%s'; try 'heraldd --help'\n", cmd);
+        rc = CONFIG_EX_USAGE;
+        goto out;
+    }
+    if (strcmp(cmd, "serve") == 0 && cli.n_args > 1) {
+        fprintf(stderr, "heraldd: serve takes no arguments (got '%s'); try 'heraldd --help'\n",
+                cli.args[1]);
+        rc = CONFIG_EX_USAGE;
+        goto out;
+    }
+    if (cli.print_config) {
+        config_print(&cfg, stdout);
+        goto out;
+    }
+    if (strcmp(cmd, "migrate") == 0) {
+        /* A one-shot command: let SIGINT/SIGTERM stop it the default way. */
+        pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
+        rc = migrate(&cfg, cli.n_args - 1, cli.args + 1);
+    } else {
+        rc = serve(&cfg, &cli, &sigs);
+    }
+out:
+    free(err);
+    config_fini(&cfg);
+    return rc;
+}
