@@ -1,0 +1,24 @@
+-- 0002_core down: drops everything 0002_core.up.sql created, dependents first.
+DROP TABLE IF EXISTS background_jobs;
+DROP TABLE IF EXISTS cache_versions;
+DROP TABLE IF EXISTS idempotency_keys;
+DROP TABLE IF EXISTS arm_settings;
+DROP TABLE IF EXISTS arm_stats;
+DROP TABLE IF EXISTS outcomes;
+DROP TABLE IF EXISTS topic_observations;
+DROP TABLE IF EXISTS post_replies;
+DROP TABLE IF EXISTS follower_snapshots;
+DROP TABLE IF EXISTS engagement_observations;
+DROP FUNCTION IF EXISTS herald_append_only();
+DROP TABLE IF EXISTS publish_attempts;
+DROP TABLE IF EXISTS gate_results;
+ALTER TABLE IF EXISTS reply_opportunities DROP CONSTRAINT IF EXISTS reply_opportunities_reply_post_fk;
+DROP TABLE IF EXISTS posts;
+DROP TABLE IF EXISTS reply_opportunities;
+DROP TABLE IF EXISTS decisions;
+DROP TABLE IF EXISTS reward_versions;
+DROP TABLE IF EXISTS audiences;
+DROP TABLE IF EXISTS platform_signals;
+DROP TABLE IF EXISTS posting_policies;
+DROP TABLE IF EXISTS profile_topics;
+DROP TABLE IF EXISTS profiles;
