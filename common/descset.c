@@ -39,10 +39,10 @@ struct descset {
     size_t len;
     descset_file *files;
     size_t n_files;
-    size_t *dep_idx; /* flattened resolved dependencies */
-    size_t *dep_off; /* file i's deps are dep_idx[dep_off[i] .. dep_off[i+1]) */
+    size_t *dep_idx;              /* flattened resolved dependencies */
+    size_t *dep_off;              /* file i's deps are dep_idx[dep_off[i] .. dep_off[i+1]) */
     const descset_file **by_name; /* sorted by name */
-    sym *syms;       /* sorted by name, unique */
+    sym *syms;                    /* sorted by name, unique */
     size_t n_syms;
     alias *aliases; /* sorted by name, unique */
     size_t n_aliases;
@@ -372,8 +372,8 @@ static bool build_aliases(build *b)
                 continue; /* shadowed by an earlier definition */
             const char *name = build_join(b, e->pub.name, vp->name);
             if (!name)
-                return build_fail(b, xasprintf("%s: symbol names exceed the size budget",
-                                               e->pub.file->name));
+                return build_fail(
+                    b, xasprintf("%s: symbol names exceed the size budget", e->pub.file->name));
             if (sym_lookup(ds, name))
                 continue; /* a real symbol has that name */
             if (ds->n_aliases == cap) {
@@ -457,8 +457,8 @@ static bool path_index(int32_t idx, size_t n)
 
 /* The full name of the symbol a source location path points at, into
  * b->tmp; false when the path names no symbol (a field's type, an option). */
-static bool path_enum(strbuf *out, const char *scope, const Google__Protobuf__EnumDescriptorProto *e,
-                      const int32_t *p, size_t n)
+static bool path_enum(strbuf *out, const char *scope,
+                      const Google__Protobuf__EnumDescriptorProto *e, const int32_t *p, size_t n)
 {
     const char *name;
     if (n == 0)
@@ -611,8 +611,8 @@ static bool build_files(build *b)
         const uint8_t *payload = NULL;
         size_t plen = 0;
         if (!wire_tag(&w, &field, &type) || !wire_skip(&w, type, &payload, &plen))
-            return build_fail(b, xasprintf("descriptor set: malformed at byte %zu",
-                                           (size_t)(w.p - ds->data)));
+            return build_fail(
+                b, xasprintf("descriptor set: malformed at byte %zu", (size_t)(w.p - ds->data)));
         if (field != 1)
             continue; /* FileDescriptorSet has only field 1; skip unknown ones */
         if (type != 2)
@@ -624,8 +624,8 @@ static bool build_files(build *b)
         Google__Protobuf__FileDescriptorProto *p =
             google__protobuf__file_descriptor_proto__unpack(NULL, plen, payload);
         if (!p)
-            return build_fail(b, xasprintf("descriptor set: file %zu does not parse",
-                                           ds->n_files + 1));
+            return build_fail(
+                b, xasprintf("descriptor set: file %zu does not parse", ds->n_files + 1));
         if (ds->n_files == cap) {
             cap = cap ? 2 * cap : 16;
             ds->files = xrealloc(ds->files, cap * sizeof *ds->files);
@@ -647,8 +647,8 @@ static bool build_files(build *b)
     qsort(ds->by_name, ds->n_files, sizeof *ds->by_name, file_cmp);
     for (size_t i = 1; i < ds->n_files; i++)
         if (strcmp(ds->by_name[i]->name, ds->by_name[i - 1]->name) == 0)
-            return build_fail(b, xasprintf("descriptor set: file %s appears twice",
-                                           ds->by_name[i]->name));
+            return build_fail(
+                b, xasprintf("descriptor set: file %s appears twice", ds->by_name[i]->name));
 
     size_t total = 0;
     for (size_t i = 0; i < ds->n_files; i++)

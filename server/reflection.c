@@ -171,8 +171,7 @@ static void answer_extension(refl_response *resp, answer *a,
     }
     for (size_t i = 0; i < descset_symbol_count(a->ds); i++) {
         const descset_symbol *s = descset_symbol_at(a->ds, i);
-        if (er->extension_number >= 0 &&
-            is_extension_of(s, type->name, er->extension_number)) {
+        if (er->extension_number >= 0 && is_extension_of(s, type->name, er->extension_number)) {
             answer_files(resp, a, s->file);
             return;
         }
@@ -194,12 +193,12 @@ static void answer_extension_numbers(refl_response *resp, answer *a, const char 
         if (!is_extension_of(s, type->name, -1))
             continue;
         const Google__Protobuf__FieldDescriptorProto *fp = s->proto;
-        a->numbers.extension_number =
-            xrealloc(a->numbers.extension_number,
-                     (a->numbers.n_extension_number + 1) * sizeof(int32_t));
+        a->numbers.extension_number = xrealloc(
+            a->numbers.extension_number, (a->numbers.n_extension_number + 1) * sizeof(int32_t));
         a->numbers.extension_number[a->numbers.n_extension_number++] = fp->number;
     }
-    resp->message_response_case = GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_ALL_EXTENSION_NUMBERS_RESPONSE;
+    resp->message_response_case =
+        GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_ALL_EXTENSION_NUMBERS_RESPONSE;
     resp->all_extension_numbers_response = &a->numbers;
 }
 
@@ -230,8 +229,8 @@ static bool request_valid(const refl_request *rq)
     }
 }
 
-status reflection_answer(const reflection *r, reflection_sent *sent, const uint8_t *req,
-                         size_t len, uint8_t **out, size_t *out_len)
+status reflection_answer(const reflection *r, reflection_sent *sent, const uint8_t *req, size_t len,
+                         uint8_t **out, size_t *out_len)
 {
     status st;
     arena *decode = arena_new(REFLECTION_DECODE_BUDGET);
@@ -242,8 +241,7 @@ status reflection_answer(const reflection *r, reflection_sent *sent, const uint8
 
     *out = NULL;
     *out_len = 0;
-    rq = grpc__reflection__v1__server_reflection_request__unpack(arena_allocator(decode), len,
-                                                                  req);
+    rq = grpc__reflection__v1__server_reflection_request__unpack(arena_allocator(decode), len, req);
     if (!rq || !request_valid(rq)) {
         st = ST_INVALID;
         goto out;
@@ -394,8 +392,8 @@ status reflection_register(reflection *r, rpc_server *s, char **err)
 {
     *err = NULL;
     for (size_t i = 0; i < sizeof reflection_paths / sizeof reflection_paths[0]; i++) {
-        status st = rpc_server_add_stream(s, reflection_paths[i], &r->handler, RPC_POOL_PRIORITY,
-                                          err);
+        status st =
+            rpc_server_add_stream(s, reflection_paths[i], &r->handler, RPC_POOL_PRIORITY, err);
         if (st != ST_OK)
             return st;
     }

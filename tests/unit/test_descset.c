@@ -139,10 +139,10 @@ static void api_set_parses(void **state)
     }
     assert_null(descset_file_at(ds, descset_file_count(ds)));
     assert_null(descset_file_by_name(ds, "no/such.proto"));
-    for (const char *const *n = (const char *const[]){ "grpc/health/v1/health.proto",
-                                                        "grpc/reflection/v1/reflection.proto",
-                                                        "grpc/reflection/v1alpha/reflection.proto",
-                                                        NULL };
+    for (const char *const *n =
+             (const char *const[]){ "grpc/health/v1/health.proto",
+                                    "grpc/reflection/v1/reflection.proto",
+                                    "grpc/reflection/v1alpha/reflection.proto", NULL };
          *n; n++)
         assert_non_null(descset_file_by_name(ds, *n));
 }
@@ -260,11 +260,11 @@ static void api_comments_and_scoping(void **state)
     const descset_symbol *s = descset_symbol_find(ds, "grpc.health.v1.HealthCheckResponse.SERVING");
     assert_non_null(s);
     assert_int_equal(s->kind, DESCSET_ENUM_VALUE);
-    assert_ptr_equal(descset_symbol_find(ds,
-                                         "grpc.health.v1.HealthCheckResponse.ServingStatus.SERVING"),
-                     s);
-    assert_int_equal(descset_symbol_find(ds, "grpc.health.v1.HealthCheckResponse.ServingStatus")->kind,
-                     DESCSET_ENUM);
+    assert_ptr_equal(
+        descset_symbol_find(ds, "grpc.health.v1.HealthCheckResponse.ServingStatus.SERVING"), s);
+    assert_int_equal(
+        descset_symbol_find(ds, "grpc.health.v1.HealthCheckResponse.ServingStatus")->kind,
+        DESCSET_ENUM);
     assert_int_equal(descset_symbol_find(ds, "grpc.health.v1")->kind, DESCSET_PACKAGE);
     assert_int_equal(descset_symbol_find(ds, "grpc")->kind, DESCSET_PACKAGE);
     assert_int_equal(descset_symbol_find(ds, ".grpc.health.v1.HealthCheckRequest.service")->kind,
@@ -354,8 +354,7 @@ static void test_set_symbols(void **state)
 
     /* Sorted, unique, aliases not listed. */
     for (size_t i = 1; i < descset_symbol_count(ds); i++)
-        assert_true(strcmp(descset_symbol_at(ds, i - 1)->name, descset_symbol_at(ds, i)->name) <
-                    0);
+        assert_true(strcmp(descset_symbol_at(ds, i - 1)->name, descset_symbol_at(ds, i)->name) < 0);
     for (size_t i = 0; i < descset_symbol_count(ds); i++)
         assert_null(strstr(descset_symbol_at(ds, i)->name, "Kind.TYPE_"));
     assert_null(descset_symbol_at(ds, descset_symbol_count(ds)));
@@ -388,7 +387,8 @@ static void test_set_comments(void **state)
     }
     const char *api = descset_comment(ds, "google.protobuf.Api");
     assert_non_null(api);
-    assert_true(strncmp(api, "Api is a light-weight descriptor for an API Interface.\n\n", 56) == 0);
+    assert_true(strncmp(api, "Api is a light-weight descriptor for an API Interface.\n\n", 56) ==
+                0);
     assert_null(descset_comment(ds, "herald.test.v1.TestService.Echo"));
     descset_free(ds);
 }
@@ -420,8 +420,7 @@ static void test_set_walk_deps(void **state)
 
     /* A file without imports visits itself only. */
     visit leaf = { 0 };
-    descset_walk_deps(ds, descset_file_by_name(ds, "google/protobuf/any.proto"), visit_file,
-                      &leaf);
+    descset_walk_deps(ds, descset_file_by_name(ds, "google/protobuf/any.proto"), visit_file, &leaf);
     assert_int_equal(leaf.n, 1);
 
     /* A file of another set is ignored. */
@@ -546,8 +545,8 @@ static void deep_nesting_refused(void **state)
         msg = next;
     }
     strbuf file = { 0 };
-    strbuf_append(&file, "\x0a\x06" "d.prot", 8);
-    strbuf_putc(&file, 0x22); /* message_type = 4 */
+    strbuf_append(&file, "\x0a\006d.prot", 8); /* name = "d.prot" */
+    strbuf_putc(&file, 0x22);                  /* message_type = 4 */
     put_varint(&file, msg.len);
     strbuf_append(&file, msg.data, msg.len);
     strbuf set = { 0 };

@@ -178,8 +178,9 @@ static bool has_name(const char **names, size_t n, const char *name)
 
 static void assert_error(const resp_t *resp, int code)
 {
-    assert_int_equal(resp->message_response_case,
-                     GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_ERROR_RESPONSE);
+    assert_int_equal(
+        resp->message_response_case,
+        GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_ERROR_RESPONSE);
     assert_int_equal(resp->error_response->error_code, code);
     assert_true(strlen(resp->error_response->error_message) > 0);
 }
@@ -202,8 +203,9 @@ static void list_services(void **state)
     assert_non_null(resp->original_request);
     assert_string_equal(resp->original_request->host, "localhost:50051");
     assert_string_equal(resp->original_request->list_services, "*");
-    assert_int_equal(resp->message_response_case,
-                     GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_LIST_SERVICES_RESPONSE);
+    assert_int_equal(
+        resp->message_response_case,
+        GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_LIST_SERVICES_RESPONSE);
     const Grpc__Reflection__V1__ListServiceResponse *l = resp->list_services_response;
     assert_int_equal(l->n_service, descset_service_count(ds));
     bool health = false, v1 = false, v1alpha = false;
@@ -211,8 +213,8 @@ static void list_services(void **state)
         assert_string_equal(l->service[i]->name, descset_service_at(ds, i)->name);
         health = health || strcmp(l->service[i]->name, "grpc.health.v1.Health") == 0;
         v1 = v1 || strcmp(l->service[i]->name, "grpc.reflection.v1.ServerReflection") == 0;
-        v1alpha = v1alpha ||
-                  strcmp(l->service[i]->name, "grpc.reflection.v1alpha.ServerReflection") == 0;
+        v1alpha =
+            v1alpha || strcmp(l->service[i]->name, "grpc.reflection.v1alpha.ServerReflection") == 0;
     }
     assert_true(health && v1 && v1alpha);
     resp_free(resp);
@@ -351,10 +353,13 @@ static void errors_keep_the_stream(void **state)
     assert_error(resp, 5);
     resp_free(resp);
 
-    rq.message_request_case = GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_ALL_EXTENSION_NUMBERS_OF_TYPE;
+    rq.message_request_case =
+        GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_ALL_EXTENSION_NUMBERS_OF_TYPE;
     rq.all_extension_numbers_of_type = "google.protobuf.FieldOptions";
     resp = ask(r, sent, &rq);
-    assert_int_equal(resp->message_response_case, GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_ALL_EXTENSION_NUMBERS_RESPONSE);
+    assert_int_equal(
+        resp->message_response_case,
+        GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_ALL_EXTENSION_NUMBERS_RESPONSE);
     assert_string_equal(resp->all_extension_numbers_response->base_type_name,
                         "google.protobuf.FieldOptions");
     assert_int_equal(resp->all_extension_numbers_response->n_extension_number, 0);
@@ -445,7 +450,8 @@ static void extensions_answered(void **state)
     assert_error(resp, 5);
     resp_free(resp);
 
-    rq.message_request_case = GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_ALL_EXTENSION_NUMBERS_OF_TYPE;
+    rq.message_request_case =
+        GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_ALL_EXTENSION_NUMBERS_OF_TYPE;
     rq.all_extension_numbers_of_type = ".t.M";
     resp = ask(r, NULL, &rq);
     assert_string_equal(resp->all_extension_numbers_response->base_type_name, "t.M");
@@ -476,8 +482,8 @@ static void malformed_requests(void **state)
     };
     /* clang-format on */
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        status st = reflection_answer(r, NULL, (const uint8_t *)bad[i].bytes, bad[i].len, &out,
-                                      &out_len);
+        status st =
+            reflection_answer(r, NULL, (const uint8_t *)bad[i].bytes, bad[i].len, &out, &out_len);
         if (st != ST_INVALID)
             fail_msg("%s: status %d", bad[i].what, (int)st);
         assert_null(out);
@@ -592,8 +598,8 @@ static void hostile_requests(void **state)
         size_t out_len = 0;
         status st = reflection_answer(r, sent, buf, len, &out, &out_len);
         if (st == ST_OK) {
-            resp_t *resp = grpc__reflection__v1__server_reflection_response__unpack(NULL, out_len,
-                                                                                    out);
+            resp_t *resp =
+                grpc__reflection__v1__server_reflection_response__unpack(NULL, out_len, out);
             assert_non_null(resp);
             resp_free(resp);
             free(out);
