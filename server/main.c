@@ -5,7 +5,8 @@
  *
  * Threads. main blocks SIGTERM, SIGINT and SIGHUP before anything else (so
  * every thread gRPC or the runtime starts inherits the mask) and one signal
- * thread takes them with sigtimedwait:
+ * thread takes them with sigwait (SIGUSR1 is blocked too: main's way to wake
+ * that thread at exit):
  *   SIGHUP          re-read the config file and environment; CFG_RELOAD rows
  *                   (log.level, log.format) apply, each change is logged.
  *   SIGTERM/SIGINT  main drains (conventions §9): every health entry
@@ -69,7 +70,7 @@ extern char **environ;
  * than including <grpc/grpc.h>, which only rpc.c may use. */
 const char *grpc_version_string(void);
 
-enum { EXIT_STARTUP = 1, FORCED_EXIT_WAIT_MS = 2000, SIGNAL_POLL_MS = 200 };
+enum { EXIT_STARTUP = 1, FORCED_EXIT_WAIT_MS = 2000 };
 
 /* State shared by main and the signal thread; mu protects every field. */
 static struct {
@@ -186,21 +187,23 @@ static void forced_exit_watchdog(int sig)
 
 static void *signal_main(void *arg)
 {
-    const sigset_t *set = arg;
-    const struct timespec tick = { 0, SIGNAL_POLL_MS * 1000000L };
+    const sigset_t *set = arg; /* SIGTERM, SIGINT, SIGHUP and SIGUSR1 */
     const config *applied = life.boot_cfg;
     config *owned = NULL;
 
     for (;;) {
-        pthread_mutex_lock(&life.mu);
-        bool quit = life.quit;
-        pthread_mutex_unlock(&life.mu);
-        if (quit)
-            break;
-        /* A timed wait so the thread notices quit without a private signal. */
-        int sig = sigtimedwait(set, NULL, &tick);
-        if (sig < 0)
-            continue; /* EAGAIN (tick) or EINTR */
+        int sig = 0;
+        if (sigwait(set, &sig) != 0)
+            continue;
+        if (sig == SIGUSR1) {
+            /* main's wake-up when it is done (pthread_kill); else ignored. */
+            pthread_mutex_lock(&life.mu);
+            bool quit = life.quit;
+            pthread_mutex_unlock(&life.mu);
+            if (quit)
+                break;
+            continue;
+        }
         if (sig == SIGHUP) {
             log_info("SIGHUP: reloading configuration");
             reload_config(&applied, &owned);
@@ -446,7 +449,7 @@ static int serve(const config *cfg, const config_cli *cli, sigset_t *sigs)
         health_set(h, svcs[i]->descriptor->name, HEALTH_NOT_SERVING);
     }
     if (rpc_server_start(srv, &err) != ST_OK) {
-        startup_error("cannot listen on %s: %s", cfg->listen, err);
+        startup_error("start-up failed: %s", err);
         goto out;
     }
     if (cfg->health_listen[0] != '\0' && (hsrv = start_health_server(cfg, h)) == NULL)
@@ -511,6 +514,7 @@ out_threads:
         life.quit = true;
         pthread_cond_broadcast(&life.cond);
         pthread_mutex_unlock(&life.mu);
+        pthread_kill(sig_thread, SIGUSR1);
         pthread_join(sig_thread, NULL);
     }
     int forced = forced_signal();
@@ -625,6 +629,7 @@ int main(int argc, char **argv)
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGHUP);
+    sigaddset(&sigs, SIGUSR1); /* main wakes the signal thread with it at exit */
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     /* A client vanishing mid-write must not kill the process. */
     signal(SIGPIPE, SIG_IGN);
