@@ -604,8 +604,12 @@ status pbjson_parse(const char *text, size_t len, json_object **out, char **err)
     enum json_tokener_error e = json_tokener_get_error(tok);
     if (e != json_tokener_success) {
         size_t at = json_tokener_get_parse_end(tok);
-        *err = xasprintf("invalid JSON at byte %zu: %s", at,
-                         at >= len ? "unexpected end of input" : json_tokener_error_desc(e));
+        const char *why = json_tokener_error_desc(e);
+        if (e == json_tokener_error_parse_utf8_string)
+            why = "not valid UTF-8";
+        else if (at >= len)
+            why = "unexpected end of input";
+        *err = xasprintf("invalid JSON at byte %zu: %s", at, why);
         goto out;
     }
     *out = j;

@@ -1,0 +1,45 @@
+# The client library, the JSON mapping and the herald CLI (client/).
+#   unit: test_json (proto3 JSON mapping over every API message and the test
+#         messages in tests/cli/proto).
+#   e2e:  test_client (the C library and its typed stubs against rpc_testd
+#         and heraldd) and the CLI tests in tests/cli/ (the herald binary).
+# The e2e tests start their own servers on 127.0.0.1 with free ports and stop
+# them by PID.
+
+# Test messages: proto3 with maps of every key type and all well-known types,
+# proto2 optionals. Generated into their own directory.
+set(CLITEST_GEN ${CMAKE_BINARY_DIR}/tests/client_gen)
+set(CLITEST_PROTO_ROOT ${CMAKE_SOURCE_DIR}/tests/cli/proto)
+set(clitest_srcs)
+foreach(p herald/clitest/v1/json3.proto herald/clitest/v1/json2.proto)
+  string(REGEX REPLACE "\\.proto$" "" stem ${p})
+  add_custom_command(
+    OUTPUT ${CLITEST_GEN}/${stem}.pb-c.c ${CLITEST_GEN}/${stem}.pb-c.h
+    COMMAND ${CMAKE_COMMAND} -E make_directory ${CLITEST_GEN}
+    COMMAND ${PROTOC_C} -I${CLITEST_PROTO_ROOT} -I/usr/include --c_out=${CLITEST_GEN} ${p}
+    WORKING_DIRECTORY ${CLITEST_PROTO_ROOT}
+    DEPENDS ${CLITEST_PROTO_ROOT}/${p}
+    COMMENT "protoc-c ${p} (client tests)"
+    VERBATIM)
+  list(APPEND clitest_srcs ${CLITEST_GEN}/${stem}.pb-c.c)
+endforeach()
+# Well-known types the API does not use (so herald_proto lacks them).
+get_target_property(herald_proto_srcs herald_proto SOURCES)
+foreach(w struct wrappers empty)
+  if(NOT "${HERALD_GEN_DIR}/google/protobuf/${w}.pb-c.c" IN_LIST herald_proto_srcs)
+    add_custom_command(
+      OUTPUT ${CLITEST_GEN}/google/protobuf/${w}.pb-c.c ${CLITEST_GEN}/google/protobuf/${w}.pb-c.h
+      COMMAND ${CMAKE_COMMAND} -E make_directory ${CLITEST_GEN}
+      COMMAND ${PROTOC_C} -I/usr/include --c_out=${CLITEST_GEN} google/protobuf/${w}.proto
+      WORKING_DIRECTORY /usr/include
+      COMMENT "protoc-c google/protobuf/${w}.proto (client tests)"
+      VERBATIM)
+    list(APPEND clitest_srcs ${CLITEST_GEN}/google/protobuf/${w}.pb-c.c)
+  endif()
+endforeach()
+add_library(clitest_proto STATIC ${clitest_srcs})
+target_include_directories(clitest_proto PUBLIC ${CLITEST_GEN})
+target_link_libraries(clitest_proto PUBLIC herald_proto)
+
+herald_unit_test(test_json SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_json.c
+                 LIBS herald_json herald_registry clitest_proto)
