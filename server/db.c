@@ -448,6 +448,12 @@ static void note_connect_failure(db_conn *db)
     db->backoff_ms = b * 2 > db->opt.backoff_max_ms ? db->opt.backoff_max_ms : b * 2;
 }
 
+static void quiet_notice(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
 /* Connects if needed, without waiting past deadline_us or the connect
  * timeout. Backing off: ST_UNAVAILABLE at once. */
 static status ensure_conn(db_conn *db, int64_t deadline_us)
@@ -503,6 +509,8 @@ static status ensure_conn(db_conn *db, int64_t deadline_us)
             goto out;
         }
     }
+    /* NOTICEs (DROP ... IF EXISTS) would go to stderr: modules never log */
+    PQsetNoticeProcessor(pg, quiet_notice, NULL);
     if (PQsetnonblocking(pg, 1) != 0) {
         st = fail(db, ST_UNAVAILABLE, "database connection: cannot set non-blocking mode");
         note_connect_failure(db);
