@@ -39,6 +39,10 @@ const EXPECTED_SERVICES = [
   'grpc.reflection.v1alpha.ServerReflection',
 ].sort();
 
+// heraldd under test: no admin HTTP listener (its default port would clash
+// between concurrent servers); DATABASE_URL/REDIS_URL come from the environment.
+const HERALDD_ENV = { HERALD_ADMIN_LISTEN: '' };
+
 function binPath(name) {
   const dir = process.env.HERALD_BIN_DIR || path.join(SRC, 'build', 'bin');
   const p = path.join(dir, name);
@@ -236,7 +240,13 @@ class Server {
 
   async wait(timeoutMs) {
     if (this.exit) return this.exit;
-    return Promise.race([this.exited, sleep(timeoutMs).then(() => null)]);
+    let timer;
+    const timeout = new Promise((resolve) => {
+      timer = setTimeout(() => resolve(null), timeoutMs);
+    });
+    const r = await Promise.race([this.exited, timeout]);
+    clearTimeout(timer);
+    return r;
   }
 
   // SIGTERM, bounded wait; returns the exit code (SIGKILL and -9 on timeout).
@@ -283,4 +293,5 @@ module.exports = {
   HERALD_SERVICES,
   EXPECTED_SERVICES,
   LOADER_OPTS,
+  HERALDD_ENV,
 };

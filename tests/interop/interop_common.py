@@ -46,6 +46,10 @@ EXPECTED_SERVICES = sorted(
     ]
 )
 
+# heraldd under test: no admin HTTP listener (its default port would clash
+# between concurrent servers); DATABASE_URL/REDIS_URL come from the environment.
+HERALDD_ENV = {"HERALD_ADMIN_LISTEN": ""}
+
 
 def bin_path(name):
     """Path of a built binary: $HERALD_BIN_DIR/name (set by ctest) or build/bin."""

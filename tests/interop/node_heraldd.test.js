@@ -18,7 +18,8 @@ let srv;
 let health;
 
 before(async () => {
-  srv = await new c.Server([c.binPath('heraldd')]).start();
+  srv = await new c.Server([c.binPath('heraldd')], { portFile: true, env: c.HERALDD_ENV })
+    .start();
   health = new (c.protos.health().Health)(srv.target, grpc.credentials.createInsecure());
 });
 

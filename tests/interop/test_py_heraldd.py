@@ -23,7 +23,7 @@ CH = None
 def setUpModule():
     global P, SRV, CH
     P = ic.Protos()
-    SRV = ic.Server([ic.bin_path("heraldd")])
+    SRV = ic.Server([ic.bin_path("heraldd")], port_file=True, env=ic.HERALDD_ENV)
     CH = grpc.insecure_channel(SRV.target)
     grpc.channel_ready_future(CH).result(timeout=10)
 
