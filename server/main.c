@@ -364,8 +364,10 @@ static rpc_server *start_health_server(const config *cfg, health *h)
     if (rpc_server_start(s, &err) != ST_OK)
         goto fail;
     char *addr = bound_addr(cfg->health_listen, rpc_server_port(s));
-    log_field f[] = { LOG_S("addr", addr) };
-    log_event(LOG_INFO, "health listener up", f, 1);
+    char port[16];
+    snprintf(port, sizeof port, "%d", rpc_server_port(s));
+    log_field f[] = { LOG_S("addr", addr), LOG_RAW("port", port) };
+    log_event(LOG_INFO, "health listener up", f, 2);
     free(addr);
     return s;
 fail:

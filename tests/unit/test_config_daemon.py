@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """heraldd lifecycle, end to end: command-line exits, --print-config masking,
 start on 127.0.0.1:0 with --port-file, Health/Check through grpcio, the logged
-config line, SIGHUP reload of log.level, SIGTERM drain (Watch sees
-NOT_SERVING, exit 0), a second SIGTERM (exit 143) and a bind failure (exit 1).
+config line, the health-only listener, SIGHUP reload of log.level, SIGTERM
+drain (Watch sees NOT_SERVING, exit 0), a second SIGTERM (exit 143), a bind
+failure (exit 1) and TLS from tls.cert/tls.key.
 
 Usage: test_config_daemon.py /path/to/heraldd
 
@@ -34,6 +35,7 @@ def check(cond, what):
 def base_env(**extra):
     env = {k: v for k, v in os.environ.items()
            if not (k.startswith("HERALD_") or k in ("DATABASE_URL", "REDIS_URL"))}
+    env["HERALD_ADMIN_LISTEN"] = ""  # several daemons run at once: no fixed ports
     env.update(extra)
     return env
 
@@ -147,7 +149,8 @@ def test_serve_reload_term():
     with open(conf, "w") as f:
         f.write("log.level = info\nworkers = 2\n")
     env = base_env(REDIS_URL="redis://:topsecret@127.0.0.1:1/0")
-    d = Daemon("main", ["--config", conf, "--shutdown-grace-ms", "5s"], env)
+    d = Daemon("main", ["--config", conf, "--shutdown-grace-ms", "5s",
+                        "--health-listen=127.0.0.1:0"], env)
     try:
         check(d.wait_port(), "heraldd writes its port file")
         if d.port is None:
@@ -158,6 +161,20 @@ def test_serve_reload_term():
               "effective config logged once, secrets masked")
         check(d.wait_line(lambda o: o.get("msg") == "listening" and
                           o.get("port") == d.port) is not None, "'listening' line with the port")
+
+        hl = d.wait_line(lambda o: o.get("msg") == "health listener up")
+        check(hl is not None and isinstance(hl.get("port"), int), "health listener logged")
+        if hl is not None:
+            with grpc.insecure_channel("127.0.0.1:%d" % hl["port"]) as hch:
+                resp = hch.unary_unary("/grpc.health.v1.Health/Check")(health_req(""), timeout=5)
+                check(health_status(resp) == 1, "Health/Check on health_listen is SERVING")
+                try:
+                    hch.unary_unary("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo")(
+                        b"", timeout=5)
+                    check(False, "health_listen serves only health")
+                except grpc.RpcError as e:
+                    check(e.code() == grpc.StatusCode.UNIMPLEMENTED,
+                          "health_listen serves only health (%s)" % e.code())
 
         ch = grpc.insecure_channel("127.0.0.1:%d" % d.port)
         check_rpc = ch.unary_unary("/grpc.health.v1.Health/Check")
@@ -242,11 +259,41 @@ def test_second_signal():
         d.close()
 
 
+def test_tls():
+    """tls.cert/tls.key serve TLS; a missing file stops start-up with 78."""
+    r = run(["--tls-cert", "/nonexistent/cert.pem", "--tls-key", "/nonexistent/key.pem"])
+    check(r.returncode == 78 and 'bad value "/nonexistent/cert.pem" for tls.cert' in r.stderr,
+          "unreadable tls.cert exits 78")
+    cert = os.path.join(TMP, "cert.pem")
+    key = os.path.join(TMP, "key.pem")
+    g = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                        "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1",
+                        "-keyout", key, "-out", cert], capture_output=True, timeout=60)
+    if g.returncode != 0:
+        check(False, "openssl made a test certificate")
+        return
+    d = Daemon("tls", ["--tls-cert", cert, "--tls-key", key], base_env())
+    try:
+        check(d.wait_port(), "TLS daemon up")
+        check(d.wait_line(lambda o: o.get("msg") == "listening" and o.get("tls") == "tls", 5)
+              is not None, "'listening' says tls")
+        with open(cert, "rb") as f:
+            creds = grpc.ssl_channel_credentials(root_certificates=f.read())
+        with grpc.secure_channel("127.0.0.1:%d" % d.port, creds) as ch:
+            resp = ch.unary_unary("/grpc.health.v1.Health/Check")(health_req(""), timeout=5)
+            check(health_status(resp) == 1, "Health/Check over TLS is SERVING")
+        d.proc.send_signal(signal.SIGTERM)
+        check(d.wait_exit(15) == 0, "TLS daemon exits 0 on SIGTERM")
+    finally:
+        d.close()
+
+
 def main():
     try:
         test_command_line()
         test_serve_reload_term()
         test_second_signal()
+        test_tls()
     finally:
         for p in PROCS:
             if p.poll() is None:
