@@ -34,19 +34,24 @@ typedef struct alias {
     const sym *target;
 } alias;
 
+typedef struct file_key {
+    const char *name;
+    size_t idx; /* into files */
+} file_key;
+
 struct descset {
     uint8_t *data; /* owned copy of the input; files[i].bytes point into it */
     size_t len;
     descset_file *files;
     size_t n_files;
-    size_t *dep_idx;              /* flattened resolved dependencies */
-    size_t *dep_off;              /* file i's deps are dep_idx[dep_off[i] .. dep_off[i+1]) */
-    const descset_file **by_name; /* sorted by name */
-    sym *syms;                    /* sorted by name, unique */
+    size_t *dep_idx;   /* flattened resolved dependencies */
+    size_t *dep_off;   /* file i's deps are dep_idx[dep_off[i] .. dep_off[i+1]) */
+    file_key *by_name; /* sorted by name */
+    sym *syms;         /* sorted by name, unique */
     size_t n_syms;
     alias *aliases; /* sorted by name, unique */
     size_t n_aliases;
-    const descset_symbol **services; /* file order */
+    size_t *services; /* indices into syms, in file order */
     size_t n_services;
     arena *names; /* symbol names and comments */
 };
@@ -217,7 +222,7 @@ static bool build_enum(build *b, const char *scope, const descset_file *f,
 static bool build_message(build *b, const char *scope, const descset_file *f,
                           const Google__Protobuf__DescriptorProto *m, int depth)
 {
-    const char *full;
+    const char *full = NULL;
     if (depth > DESCSET_MAX_DEPTH)
         return build_fail(b, xasprintf("%s: messages nested too deeply", f->name));
     if (!build_add(b, scope, m->name, DESCSET_MESSAGE, f, m, &full))
@@ -266,7 +271,7 @@ static bool build_file_symbols(build *b, const descset_file *f)
             return false;
     for (size_t i = 0; i < p->n_service; i++) {
         const Google__Protobuf__ServiceDescriptorProto *s = p->service[i];
-        const char *full;
+        const char *full = NULL;
         if (!build_add(b, pkg, s->name, DESCSET_SERVICE, f, s, &full))
             return false;
         for (size_t j = 0; j < s->n_method; j++)
@@ -296,11 +301,11 @@ static int alias_cmp(const void *a, const void *b)
 
 static int file_cmp(const void *a, const void *b)
 {
-    const descset_file *const *x = a, *const *y = b;
-    int c = strcmp((*x)->name, (*y)->name);
+    const file_key *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
     if (c)
         return c;
-    return *x < *y ? -1 : *x > *y;
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
 static const sym *sym_lookup(const descset *ds, const char *name)
@@ -399,7 +404,7 @@ static void build_services(descset *ds)
     size_t n = 0;
     for (size_t i = 0; i < ds->n_files; i++)
         n += ds->files[i].proto->n_service;
-    ds->services = xcalloc(n ? n : 1, sizeof *ds->services);
+    ds->services = xcalloc(n ? n : 1, sizeof(size_t));
     for (size_t i = 0; i < ds->n_files; i++) {
         const Google__Protobuf__FileDescriptorProto *p = ds->files[i].proto;
         for (size_t j = 0; j < p->n_service; j++) {
@@ -413,7 +418,7 @@ static void build_services(descset *ds)
             strbuf_fini(&tmp);
             /* A name defined twice (a hostile set) lists its first definition once. */
             if (s && s->pub.proto == p->service[j])
-                ds->services[ds->n_services++] = &s->pub;
+                ds->services[ds->n_services++] = (size_t)(s - ds->syms);
         }
     }
 }
@@ -581,14 +586,19 @@ static bool build_comments(build *b, const descset_file *f)
 
     for (size_t i = 0; sci && i < sci->n_location; i++) {
         const Google__Protobuf__SourceCodeInfo__Location *loc = sci->location[i];
-        if (!loc->leading_comments || !loc->leading_comments[0])
+        /* The leading comment documents a symbol; a trailing one
+         * (`VALUE = 3; // why`) stands in when there is none. */
+        const char *raw = loc->leading_comments;
+        if (!raw || !raw[0])
+            raw = loc->trailing_comments;
+        if (!raw || !raw[0])
             continue;
         if (!path_symbol(&name, f->proto, loc->path, loc->n_path))
             continue;
         sym *s = (sym *)sym_lookup(b->ds, name.data);
         if (!s || s->pub.file != f || s->comment)
             continue;
-        s->comment = build_comment(b, loc->leading_comments);
+        s->comment = build_comment(b, raw);
         if (!s->comment && arena_exhausted(b->ds->names)) {
             ok = build_fail(b, xasprintf("%s: comments exceed the size budget", f->name));
             break;
@@ -641,14 +651,14 @@ static bool build_files(build *b)
             return build_fail(b, xasprintf("descriptor set: file %zu has no name", ds->n_files));
     }
 
-    ds->by_name = xcalloc(ds->n_files ? ds->n_files : 1, sizeof *ds->by_name);
+    ds->by_name = xcalloc(ds->n_files ? ds->n_files : 1, sizeof(file_key));
     for (size_t i = 0; i < ds->n_files; i++)
-        ds->by_name[i] = &ds->files[i];
-    qsort(ds->by_name, ds->n_files, sizeof *ds->by_name, file_cmp);
+        ds->by_name[i] = (file_key){ ds->files[i].name, i };
+    qsort(ds->by_name, ds->n_files, sizeof(file_key), file_cmp);
     for (size_t i = 1; i < ds->n_files; i++)
-        if (strcmp(ds->by_name[i]->name, ds->by_name[i - 1]->name) == 0)
+        if (strcmp(ds->by_name[i].name, ds->by_name[i - 1].name) == 0)
             return build_fail(
-                b, xasprintf("descriptor set: file %s appears twice", ds->by_name[i]->name));
+                b, xasprintf("descriptor set: file %s appears twice", ds->by_name[i].name));
 
     size_t total = 0;
     for (size_t i = 0; i < ds->n_files; i++)
@@ -738,7 +748,7 @@ static void api_parse(void)
     char *err = NULL;
     api_set = descset_new(herald_api_descset, herald_api_descset_len, &err);
     if (!api_set) {
-        fprintf(stderr, "herald: embedded descriptor set is broken: %s\n", err);
+        (void)fprintf(stderr, "herald: embedded descriptor set is broken: %s\n", err);
         abort();
     }
 }
@@ -746,7 +756,7 @@ static void api_parse(void)
 const descset *descset_api(void)
 {
     if (api_released) {
-        fprintf(stderr, "herald: descset_api called after descset_api_release\n");
+        (void)fprintf(stderr, "herald: descset_api called after descset_api_release\n");
         abort();
     }
     pthread_once(&api_once, api_parse);
@@ -786,10 +796,9 @@ const descset_file *descset_file_by_name(const descset *ds, const char *name)
     size_t lo = 0, hi = ds->n_files;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        const descset_file *f = ds->by_name[mid];
-        int c = strcmp(name, f->name);
+        int c = strcmp(name, ds->by_name[mid].name);
         if (c == 0)
-            return f;
+            return &ds->files[ds->by_name[mid].idx];
         if (c < 0)
             hi = mid;
         else
@@ -827,7 +836,7 @@ size_t descset_service_count(const descset *ds)
 
 const descset_symbol *descset_service_at(const descset *ds, size_t i)
 {
-    return i < ds->n_services ? ds->services[i] : NULL;
+    return i < ds->n_services ? &ds->syms[ds->services[i]].pub : NULL;
 }
 
 bool descset_method_streaming(const descset *ds, const char *service, const char *method,

@@ -88,9 +88,8 @@ const descset_symbol *descset_service_at(const descset *ds, size_t i);
 bool descset_method_streaming(const descset *ds, const char *service, const char *method,
                               bool *client_streaming, bool *server_streaming);
 
-/* Leading comment of a symbol from source info, trimmed (the space after
- * each "//" and surrounding blank lines removed); NULL if none. Borrowed
- * from ds. */
+/* Leading comment of a symbol from source info (else its trailing comment), trimmed (the space
+ * after each "//" and surrounding blank lines removed); NULL if none. Borrowed from ds. */
 const char *descset_comment(const descset *ds, const char *symbol);
 
 /* Calls fn for f and each transitive dependency exactly once, deps before

@@ -130,7 +130,9 @@ static void answer_list_services(refl_response *resp, answer *a)
     size_t n = descset_service_count(a->ds);
     grpc__reflection__v1__list_service_response__init(&a->list);
     a->services = xcalloc(n ? n : 1, sizeof *a->services);
-    a->list.service = xcalloc(n ? n : 1, sizeof *a->list.service);
+    /* protobuf-c wants an array of pointers here. */
+    a->list.service =
+        xcalloc(n ? n : 1, sizeof *a->list.service); // NOLINT(bugprone-sizeof-expression)
     for (size_t i = 0; i < n; i++) {
         grpc__reflection__v1__service_response__init(&a->services[i]);
         a->services[i].name = (char *)descset_service_at(a->ds, i)->name;

@@ -254,6 +254,10 @@ static void api_comments_and_scoping(void **state)
     assert_non_null(c);
     assert_non_null(strstr(c, "bidirectional stream"));
     assert_null(descset_comment(ds, "grpc.health.v1.HealthCheckRequest")); /* has none */
+    /* A trailing comment stands in for a missing leading one. */
+    c = descset_comment(ds, "grpc.health.v1.HealthCheckResponse.SERVICE_UNKNOWN");
+    assert_non_null(c);
+    assert_string_equal(c, "Used only by the Watch method.");
     assert_null(descset_comment(ds, "no.such.Symbol"));
 
     /* Nested enum values are siblings of the enum, inside the message. */
