@@ -1070,11 +1070,11 @@ void db_sha256(const void *data, size_t len, uint8_t out[32])
 static bool idem_key_ok(const char *key)
 {
     size_t n = key ? strlen(key) : 0;
-    if (n == 0 || n > DB_IDEM_KEY_MAX || !utf8_valid(key, n))
+    if (n == 0 || n > DB_IDEM_KEY_MAX)
         return false;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)key[i];
-        if (c < 0x20 || c == 0x7f)
+        if (c < 0x20 || c > 0x7e) /* printable ASCII, as the API documents */
             return false;
     }
     return true;
@@ -1092,7 +1092,7 @@ status db_idem_begin(db_conn *db, int64_t budget_ms, const char *key, const char
     idem->method = method;
     clear_error(db);
     if (!idem_key_ok(key))
-        return fail(db, ST_INVALID, "request_id must be 1..%d printable UTF-8 bytes",
+        return fail(db, ST_INVALID, "request_id must be 1..%d printable ASCII characters",
                     DB_IDEM_KEY_MAX);
     db_sha256(req, req_len, idem->request_hash);
 

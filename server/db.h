@@ -201,8 +201,8 @@ typedef struct db_idem {
     const char *method;
 } db_idem;
 
-/* Validates key (1..255 bytes of printable UTF-8, no control characters:
- * else ST_INVALID), opens the mutation's transaction (as db_begin), reserves
+/* Validates key (1..255 printable ASCII characters, else ST_INVALID; the
+ * API's 36-character minimum is the handler's to enforce), opens the mutation's transaction (as db_begin), reserves
  * the key and looks it up:
  *   - ST_OK, replay false: new key; the transaction is open.
  *   - ST_OK, replay true: same key, same method and request bytes: replay;
