@@ -63,6 +63,7 @@ enum {
     GENERIC_PER_PRIORITY = 1,   /* and on the priority queue */
     REQUEST_ID_MAX = 128,       /* longest x-request-id we echo */
     ARENA_KEEP_BYTES = 64 << 10, /* reuse a call arena up to this size */
+    DRAIN_PER_QUEUE = 16,        /* extra requests per method and queue at shutdown */
     TRAILERS_INLINE = 4,
 };
 
@@ -621,7 +622,9 @@ static void call_unref(rpc_call *c)
 /* ------------------------------------------------------------------ */
 /* Arming requests                                                     */
 
-static void call_arm(rpc_worker *w, rpc_method *m)
+/* Arms one request for m (NULL: a generic one) on w's queue; during_drain
+ * arms even though the server is shutting down (server_drain_pending). */
+static void call_arm_on(rpc_worker *w, rpc_method *m, bool during_drain)
 {
     rpc_server *s = w->srv;
     rpc_call *c = xcalloc(1, sizeof *c);
@@ -639,7 +642,7 @@ static void call_arm(rpc_worker *w, rpc_method *m)
         grpc_call_details_init(&c->details);
 
     grpc_call_error rc = GRPC_CALL_ERROR;
-    if (atomic_load(&s->shutting_down) || !gate_enter(w))
+    if ((!during_drain && atomic_load(&s->shutting_down)) || !gate_enter(w))
         goto out;
     if (m) {
         bool with_payload = m->kind == RPC_UNARY || m->kind == RPC_SERVER_STREAM;
@@ -657,6 +660,11 @@ static void call_arm(rpc_worker *w, rpc_method *m)
 out:
     if (rc != GRPC_CALL_OK)
         call_free(c);
+}
+
+static void call_arm(rpc_worker *w, rpc_method *m)
+{
+    call_arm_on(w, m, false);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1174,6 +1182,10 @@ static void on_new(rpc_call *c, bool ok)
     c->client_deadline = client_ns != INT64_MAX;
     c->deadline_ns = rpc_deadline_resolve_ns(client_ns, c->start_ns, s->opt.default_deadline_ms);
     call_set_request_id(c);
+    /* Core forgets the peer of a cancelled call: take it now when the
+     * access log will likely want it (quiet methods fetch it lazily). */
+    if (s->opt.access_log && (!m || !m->quiet))
+        c->peer = grpc_call_get_peer(c->call);
 
     if (!m) {
         dispatch_generic(c);
@@ -1750,9 +1762,29 @@ int rpc_server_port(const rpc_server *s)
     return s->port;
 }
 
-static void server_begin_shutdown(rpc_server *s)
+/* Calls that arrived while every request of their method was taken wait in
+ * core, and core cancels them at shutdown (clients see CANCELLED). Arming
+ * more requests hands them to us first, spread over the queues in turn, so
+ * they are served within the grace period like the calls already running. */
+static void server_drain_pending(rpc_server *s)
+{
+    for (int k = 0; k < DRAIN_PER_QUEUE; k++) {
+        for (int i = 0; i < s->opt.workers; i++)
+            for (rpc_method *m = s->methods; m; m = m->next)
+                if (m->pool == RPC_POOL_WORKERS)
+                    call_arm_on(&s->workers[i], m, true);
+        if (s->has_prio)
+            for (rpc_method *m = s->methods; m; m = m->next)
+                if (m->pool == RPC_POOL_PRIORITY)
+                    call_arm_on(&s->prio, m, true);
+    }
+}
+
+static void server_begin_shutdown(rpc_server *s, bool drain)
 {
     pthread_mutex_lock(&s->lock);
+    if (drain && !s->notify_sent && s->started)
+        server_drain_pending(s);
     atomic_store(&s->shutting_down, true);
     if (!s->notify_sent && s->started) {
         s->notify_sent = true;
@@ -1765,7 +1797,7 @@ void rpc_server_cancel_all(rpc_server *s)
 {
     if (!s || !s->started)
         return;
-    server_begin_shutdown(s);
+    server_begin_shutdown(s, false);
     atomic_store(&s->cancelling, true);
     grpc_server_cancel_all_calls(s->server);
 }
@@ -1818,7 +1850,7 @@ void rpc_server_shutdown(rpc_server *s, int64_t grace_ms)
             server_drain_unstarted(s);
         return;
     }
-    server_begin_shutdown(s);
+    server_begin_shutdown(s, true);
     if (grace_ms < 0)
         grace_ms = 0;
     gpr_timespec until = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
