@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -434,6 +436,38 @@ static bool connect_now(cache_conn *cc)
     return true;
 }
 
+/* hiredis writes with write(): a Redis that died makes the kernel raise
+ * SIGPIPE, which would kill the process. As libpq does, block it on this
+ * thread around our I/O and swallow one that we caused. */
+typedef struct pipe_guard {
+    sigset_t old;
+    bool was_pending;
+} pipe_guard;
+
+static void pipe_block(pipe_guard *g)
+{
+    sigset_t set, pending;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &set, &g->old);
+    sigpending(&pending);
+    g->was_pending = sigismember(&pending, SIGPIPE);
+}
+
+static void pipe_restore(pipe_guard *g)
+{
+    sigset_t set, pending;
+    sigpending(&pending);
+    if (!g->was_pending && sigismember(&pending, SIGPIPE)) {
+        struct timespec zero = { 0, 0 };
+        sigemptyset(&set);
+        sigaddset(&set, SIGPIPE);
+        while (sigtimedwait(&set, NULL, &zero) < 0 && errno == EINTR)
+            ;
+    }
+    pthread_sigmask(SIG_SETMASK, &g->old, NULL);
+}
+
 /* Runs one command through the breaker. Returns the reply (caller frees),
  * or NULL with *rc = CACHE_BYPASS / CACHE_ERROR. */
 static redisReply *run(cache_conn *cc, const char *what, int argc, const char **argv,
@@ -449,9 +483,14 @@ static redisReply *run(cache_conn *cc, const char *what, int argc, const char **
         return NULL;
     }
     bool io = true;
-    if (cc->ctx == NULL && !connect_now(cc))
+    pipe_guard g;
+    pipe_block(&g);
+    if (cc->ctx == NULL && !connect_now(cc)) {
+        pipe_restore(&g);
         goto failed;
+    }
     r = command(cc, what, argc, argv, lens, &io);
+    pipe_restore(&g);
     if (r == NULL)
         goto failed;
     breaker_success(c, probe);
