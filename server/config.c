@@ -93,7 +93,7 @@ static const char *const format_choices[] = { "json", "text", NULL };
 
 /* offsetof(config, field), refusing to compile when field is not a ctype. */
 #define F(field, ctype) \
-    (offsetof(config, field) + 0 * sizeof(_Generic(((config *)0)->field, ctype: 1)))
+    (offsetof(config, field) + 0 * sizeof(_Generic(((config *)0)->field, ctype : 1)))
 #define KIB ((int64_t)1024)
 #define MIB (KIB * 1024)
 #define GIB (MIB * 1024)
@@ -321,13 +321,13 @@ static bool parse_scaled(const char *s, const unit *units, int64_t *out)
 }
 
 static const unit size_units[] = {
-    { "", 1 },          { "b", 1 },           { "k", KIB },         { "kib", KIB },
-    { "m", MIB },       { "mib", MIB },       { "g", GIB },         { "gib", GIB },
-    { "kb", 1000 },     { "mb", 1000000 },    { "gb", 1000000000 }, { NULL, 0 },
+    { "", 1 },      { "b", 1 },        { "k", KIB },         { "kib", KIB },
+    { "m", MIB },   { "mib", MIB },    { "g", GIB },         { "gib", GIB },
+    { "kb", 1000 }, { "mb", 1000000 }, { "gb", 1000000000 }, { NULL, 0 },
 };
 static const unit duration_units[] = {
-    { "", 1 }, { "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "min", 60000 }, { "h", 3600000 },
-    { NULL, 0 },
+    { "", 1 },        { "ms", 1 },      { "s", 1000 }, { "m", 60000 },
+    { "min", 60000 }, { "h", 3600000 }, { NULL, 0 },
 };
 
 static bool parse_bool(const char *s, bool *out)
@@ -652,20 +652,21 @@ static int parse_file(const char *path, file_vals *fv, char **err)
     return rc;
 }
 
-/* Finds row k's environment value. *val is borrowed from envp or, for a
- * NAME_FILE secret, set in *owned (caller frees). */
-static int env_value(const config *cfg, const cfg_key *k, const char **val, const char **src,
+/* Finds row k's environment value: the variable, then its alias, then (for
+ * secrets) NAME_FILE. *val is borrowed from envp or, for NAME_FILE, is *owned
+ * (caller frees); src[0..cap) gets the variable's name. */
+static int env_value(const config *cfg, const cfg_key *k, const char **val, char *src, size_t cap,
                      char **owned, char **err)
 {
     char *const *envp = cfg->priv->envp;
     *val = NULL;
     *owned = NULL;
+    src[0] = '\0';
     const char *v = env_get(envp, k->env);
-    if (v != NULL) {
-        *src = k->env;
-    } else if ((v = env_get(envp, k->env_alias)) != NULL) {
-        *src = k->env_alias;
-    }
+    if (v != NULL)
+        snprintf(src, cap, "%s", k->env);
+    else if ((v = env_get(envp, k->env_alias)) != NULL)
+        snprintf(src, cap, "%s", k->env_alias);
     if (!(k->flags & CFG_SECRET) || k->env == NULL) {
         *val = v;
         return 0;
@@ -680,7 +681,7 @@ static int env_value(const config *cfg, const cfg_key *k, const char **val, cons
         return 0;
     }
     if (v != NULL) {
-        *err = xasprintf("both %s and %s are set for %s; set only one", *src, file_var, k->name);
+        *err = xasprintf("both %s and %s are set for %s; set only one", src, file_var, k->name);
         return CONFIG_EX_CONFIG;
     }
     char *content = NULL;
@@ -695,9 +696,7 @@ static int env_value(const config *cfg, const cfg_key *k, const char **val, cons
         content[--n] = '\0';
     *owned = content;
     *val = content;
-    /* The source name must outlive this call: it is the static row name plus
-     * "_FILE", so keep it in the owned source table by the caller. */
-    *src = NULL;
+    snprintf(src, cap, "%s", file_var);
     return 0;
 }
 
@@ -748,8 +747,7 @@ static char *unknown_flag_msg(const char *arg, const char *name, size_t n)
         }
     }
     if (best != NULL)
-        return xasprintf("unknown flag '%s' (did you mean --%s?); try 'heraldd --help'", arg,
-                         best);
+        return xasprintf("unknown flag '%s' (did you mean --%s?); try 'heraldd --help'", arg, best);
     return xasprintf("unknown flag '%s'; try 'heraldd --help'", arg);
 }
 
@@ -918,17 +916,12 @@ static int load_values(config *cfg, const flag_vals *fl, char **err)
     }
     for (size_t i = 0; i < N_KEYS && rc == 0; i++) {
         const cfg_key *k = &cfg_keys[i];
-        const char *env_src = NULL;
+        char env_src[128];
         const char *env_val = NULL;
         char *owned = NULL;
-        rc = env_value(cfg, k, &env_val, &env_src, &owned, err);
+        rc = env_value(cfg, k, &env_val, env_src, sizeof env_src, &owned, err);
         if (rc != 0)
             break;
-        char file_var[140];
-        if (env_val != NULL && env_src == NULL) {
-            snprintf(file_var, sizeof file_var, "%s_FILE", k->env);
-            env_src = file_var;
-        }
 
         /* Defaults are parsed too: a bad default is caught by the unit tests. */
         const char *v = k->dflt;

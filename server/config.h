@@ -70,12 +70,12 @@ typedef enum {
 typedef struct cfg_key {
     const char *name; /* "log.level" */
     cfg_type type;
-    size_t offset;    /* of the field in struct config */
-    const char *dflt; /* parsed like any other value */
-    int64_t min, max; /* INT, BYTES, DURATION_MS */
-    unsigned flags;   /* CFG_SECRET | CFG_RELOAD | CFG_URL */
-    const char *env;  /* "HERALD_LOG_LEVEL"; NULL: no variable */
-    const char *env_alias; /* older/conventional name, read when env is unset */
+    size_t offset;              /* of the field in struct config */
+    const char *dflt;           /* parsed like any other value */
+    int64_t min, max;           /* INT, BYTES, DURATION_MS */
+    unsigned flags;             /* CFG_SECRET | CFG_RELOAD | CFG_URL */
+    const char *env;            /* "HERALD_LOG_LEVEL"; NULL: no variable */
+    const char *env_alias;      /* older/conventional name, read when env is unset */
     const char *const *choices; /* ENUM: NULL-terminated, index = value */
     /* STR: extra validation; returns NULL if fine, else what is allowed. */
     const char *(*check)(const char *value);
@@ -89,23 +89,23 @@ struct config_priv; /* sources, saved argv/env; private to config.c */
 /* The effective settings. Strings are owned by the struct (never NULL after
  * config_load; "" means unset). */
 typedef struct config {
-    char *listen;                 /* listen */
-    int workers;                  /* workers */
-    int64_t max_recv_bytes;       /* max_recv_bytes */
-    int64_t call_arena_bytes;     /* call_arena_bytes */
-    int64_t default_deadline_ms;  /* default_deadline_ms */
-    int log_level;                /* log.level: LOG_DEBUG.. (log.h) */
-    int log_format;               /* log.format: log_format (log.h) */
-    int64_t shutdown_delay_ms;    /* shutdown.delay_ms */
-    int64_t shutdown_grace_ms;    /* shutdown.grace_ms */
-    char *database_url;           /* database_url (secret) */
-    char *redis_url;              /* redis_url (secret) */
-    bool reflection;              /* reflection */
-    char *health_listen;          /* health_listen ("" = off) */
-    char *admin_listen;           /* admin_listen ("" = off) */
-    char *tls_cert;               /* tls.cert (path) */
-    char *tls_key;                /* tls.key (path) */
-    char *tls_client_ca;          /* tls.client_ca (path; set = require client certs) */
+    char *listen;                /* listen */
+    int workers;                 /* workers */
+    int64_t max_recv_bytes;      /* max_recv_bytes */
+    int64_t call_arena_bytes;    /* call_arena_bytes */
+    int64_t default_deadline_ms; /* default_deadline_ms */
+    int log_level;               /* log.level: LOG_DEBUG.. (log.h) */
+    int log_format;              /* log.format: log_format (log.h) */
+    int64_t shutdown_delay_ms;   /* shutdown.delay_ms */
+    int64_t shutdown_grace_ms;   /* shutdown.grace_ms */
+    char *database_url;          /* database_url (secret) */
+    char *redis_url;             /* redis_url (secret) */
+    bool reflection;             /* reflection */
+    char *health_listen;         /* health_listen ("" = off) */
+    char *admin_listen;          /* admin_listen ("" = off) */
+    char *tls_cert;              /* tls.cert (path) */
+    char *tls_key;               /* tls.key (path) */
+    char *tls_client_ca;         /* tls.client_ca (path; set = require client certs) */
 
     struct config_priv *priv;
 } config;

@@ -76,11 +76,11 @@ enum { EXIT_STARTUP = 1, FORCED_EXIT_WAIT_MS = 2000 };
 static struct {
     pthread_mutex_t mu;
     pthread_cond_t cond;
-    int stop_signo;          /* first SIGTERM/SIGINT; 0 until then */
-    int forced_signo;        /* a second one; 0 until then */
-    bool quit;               /* main is done: the signal thread exits */
-    rpc_server *servers[2];  /* running servers, for cancel-all; NULL when gone */
-    const config *boot_cfg;  /* the start-up config (reload re-reads its sources) */
+    int stop_signo;         /* first SIGTERM/SIGINT; 0 until then */
+    int forced_signo;       /* a second one; 0 until then */
+    bool quit;              /* main is done: the signal thread exits */
+    rpc_server *servers[2]; /* running servers, for cancel-all; NULL when gone */
+    const config *boot_cfg; /* the start-up config (reload re-reads its sources) */
 } life = { .mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
 
 static const char *signal_name(int sig)
@@ -474,8 +474,7 @@ static int serve(const config *cfg, const config_cli *cli, sigset_t *sigs)
     char port_s[16], workers_s[16];
     snprintf(port_s, sizeof port_s, "%d", port);
     snprintf(workers_s, sizeof workers_s, "%d", cfg->workers);
-    log_field lf[] = { LOG_S("addr", addr), LOG_RAW("port", port_s),
-                       LOG_RAW("workers", workers_s),
+    log_field lf[] = { LOG_S("addr", addr), LOG_RAW("port", port_s), LOG_RAW("workers", workers_s),
                        LOG_S("tls", cert != NULL ? (ca != NULL ? "mtls" : "tls") : "off") };
     log_event(LOG_INFO, "listening", lf, 4);
 

@@ -161,9 +161,17 @@ static void env_alias_and_forms(void **state)
     config_fini(&cfg);
 
     /* Human forms of sizes and durations; flag spellings with '_' too. */
-    const char *argv[] = { "--max-recv-bytes", "2MiB", "--call_arena_bytes=512KiB",
-                           "--shutdown-grace-ms", "1m", "--shutdown.delay_ms=1500ms",
-                           "--default-deadline-ms", "250", "--workers", "AUTO", NULL };
+    const char *argv[] = { "--max-recv-bytes",
+                           "2MiB",
+                           "--call_arena_bytes=512KiB",
+                           "--shutdown-grace-ms",
+                           "1m",
+                           "--shutdown.delay_ms=1500ms",
+                           "--default-deadline-ms",
+                           "250",
+                           "--workers",
+                           "AUTO",
+                           NULL };
     assert_int_equal(load(&cfg, &cli, argv, NULL, &err), 0);
     assert_int_equal(cfg.max_recv_bytes, 2 * 1048576);
     assert_int_equal(cfg.call_arena_bytes, 512 * 1024);
@@ -216,75 +224,125 @@ typedef struct bad_case {
 } bad_case;
 
 static const bad_case bad_cases[] = {
-    { { "--workers", "300" }, { NULL }, CONFIG_EX_CONFIG,
+    { { "--workers", "300" },
+      { NULL },
+      CONFIG_EX_CONFIG,
       "bad value \"300\" for workers (from --workers): is out of range; allowed: an integer in "
       "1..256, or auto" },
-    { { "--workers=0" }, { NULL }, CONFIG_EX_CONFIG,
+    { { "--workers=0" },
+      { NULL },
+      CONFIG_EX_CONFIG,
       "bad value \"0\" for workers (from --workers): is out of range; allowed: an integer in "
       "1..256, or auto" },
-    { { NULL }, { "HERALD_WORKERS=four" }, CONFIG_EX_CONFIG,
+    { { NULL },
+      { "HERALD_WORKERS=four" },
+      CONFIG_EX_CONFIG,
       "bad value \"four\" for workers (from HERALD_WORKERS): is not an integer; allowed: an "
       "integer in 1..256, or auto" },
-    { { NULL }, { "HERALD_WORKERS=4x" }, CONFIG_EX_CONFIG,
+    { { NULL },
+      { "HERALD_WORKERS=4x" },
+      CONFIG_EX_CONFIG,
       "bad value \"4x\" for workers (from HERALD_WORKERS): is not an integer; allowed: an "
       "integer in 1..256, or auto" },
-    { { NULL }, { "HERALD_WORKERS=" }, CONFIG_EX_CONFIG,
+    { { NULL },
+      { "HERALD_WORKERS=" },
+      CONFIG_EX_CONFIG,
       "bad value \"\" for workers (from HERALD_WORKERS): is not an integer; allowed: an "
       "integer in 1..256, or auto" },
-    { { "--log-level", "loud" }, { NULL }, CONFIG_EX_CONFIG,
+    { { "--log-level", "loud" },
+      { NULL },
+      CONFIG_EX_CONFIG,
       "bad value \"loud\" for log.level (from --log-level): is not a valid choice; allowed: one "
       "of debug, info, warn, error, off" },
-    { { NULL }, { "HERALD_LOG_FORMAT=xml" }, CONFIG_EX_CONFIG,
+    { { NULL },
+      { "HERALD_LOG_FORMAT=xml" },
+      CONFIG_EX_CONFIG,
       "bad value \"xml\" for log.format (from HERALD_LOG_FORMAT): is not a valid choice; "
       "allowed: one of json, text" },
-    { { NULL }, { "HERALD_REFLECTION=maybe" }, CONFIG_EX_CONFIG,
+    { { NULL },
+      { "HERALD_REFLECTION=maybe" },
+      CONFIG_EX_CONFIG,
       "bad value \"maybe\" for reflection (from HERALD_REFLECTION): is not a boolean; allowed: "
       "true or false (also yes/no, on/off, 1/0)" },
-    { { "--max-recv-bytes", "1TiB" }, { NULL }, CONFIG_EX_CONFIG,
+    { { "--max-recv-bytes", "1TiB" },
+      { NULL },
+      CONFIG_EX_CONFIG,
       "bad value \"1TiB\" for max_recv_bytes (from --max-recv-bytes): is not a size; allowed: a "
       "size in 1024..67108864 bytes (e.g. 65536, 512KiB, 1MiB)" },
-    { { "--max-recv-bytes", "100" }, { NULL }, CONFIG_EX_CONFIG,
+    { { "--max-recv-bytes", "100" },
+      { NULL },
+      CONFIG_EX_CONFIG,
       "bad value \"100\" for max_recv_bytes (from --max-recv-bytes): is out of range; allowed: a "
       "size in 1024..67108864 bytes (e.g. 65536, 512KiB, 1MiB)" },
-    { { NULL }, { "HERALD_SHUTDOWN_GRACE=2h" }, CONFIG_EX_CONFIG,
+    { { NULL },
+      { "HERALD_SHUTDOWN_GRACE=2h" },
+      CONFIG_EX_CONFIG,
       "bad value \"2h\" for shutdown.grace_ms (from HERALD_SHUTDOWN_GRACE): is out of range; "
       "allowed: a duration in 0..3600000 ms (e.g. 1500, 1500ms, 20s, 1m)" },
-    { { NULL }, { "HERALD_SHUTDOWN_DELAY=-5" }, CONFIG_EX_CONFIG,
+    { { NULL },
+      { "HERALD_SHUTDOWN_DELAY=-5" },
+      CONFIG_EX_CONFIG,
       "bad value \"-5\" for shutdown.delay_ms (from HERALD_SHUTDOWN_DELAY): is not a duration; "
       "allowed: a duration in 0..300000 ms (e.g. 1500, 1500ms, 20s, 1m)" },
-    { { "--default-deadline-ms", "99999999999999999999" }, { NULL }, CONFIG_EX_CONFIG,
+    { { "--default-deadline-ms", "99999999999999999999" },
+      { NULL },
+      CONFIG_EX_CONFIG,
       "bad value \"99999999999999999999\" for default_deadline_ms (from --default-deadline-ms): "
       "is not a duration; allowed: a duration in 1..3600000 ms (e.g. 1500, 1500ms, 20s, 1m)" },
-    { { "--listen", "localhost" }, { NULL }, CONFIG_EX_CONFIG,
+    { { "--listen", "localhost" },
+      { NULL },
+      CONFIG_EX_CONFIG,
       "bad value \"localhost\" for listen (from --listen): is not valid; allowed: host:port with "
       "port 0..65535 ([v6]:port and unix:/path too)" },
-    { { "--listen", "1.2.3.4:70000" }, { NULL }, CONFIG_EX_CONFIG,
+    { { "--listen", "1.2.3.4:70000" },
+      { NULL },
+      CONFIG_EX_CONFIG,
       "bad value \"1.2.3.4:70000\" for listen (from --listen): is not valid; allowed: host:port "
       "with port 0..65535 ([v6]:port and unix:/path too)" },
     /* A bad secret is shown masked. */
-    { { NULL }, { "DATABASE_URL=mysql://app:hunter2@db/x" }, CONFIG_EX_CONFIG,
+    { { NULL },
+      { "DATABASE_URL=mysql://app:hunter2@db/x" },
+      CONFIG_EX_CONFIG,
       "bad value \"mysql://app:***@db/x\" for database_url (from DATABASE_URL): is not valid; "
       "allowed: empty, a postgresql:// URI or a libpq key=value conninfo" },
-    { { NULL }, { "DATABASE_URL=x", "DATABASE_URL_FILE=/nonexistent" }, CONFIG_EX_CONFIG,
+    { { NULL },
+      { "DATABASE_URL=x", "DATABASE_URL_FILE=/nonexistent" },
+      CONFIG_EX_CONFIG,
       "both DATABASE_URL and DATABASE_URL_FILE are set for database_url; set only one" },
-    { { NULL }, { "REDIS_URL_FILE=/nonexistent/redis" }, CONFIG_EX_CONFIG,
+    { { NULL },
+      { "REDIS_URL_FILE=/nonexistent/redis" },
+      CONFIG_EX_CONFIG,
       "REDIS_URL_FILE for redis_url: cannot read /nonexistent/redis: No such file or directory" },
-    { { "--tls-cert", "/etc/hostname" }, { NULL }, CONFIG_EX_CONFIG,
+    { { "--tls-cert", "/etc/hostname" },
+      { NULL },
+      CONFIG_EX_CONFIG,
       "tls.cert and tls.key must be set together (both empty = plaintext)" },
-    { { "--tls-client-ca=/etc/hostname" }, { NULL }, CONFIG_EX_CONFIG,
+    { { "--tls-client-ca=/etc/hostname" },
+      { NULL },
+      CONFIG_EX_CONFIG,
       "tls.client_ca needs tls.cert and tls.key (mTLS is a TLS option)" },
-    { { "--config", "/nonexistent/herald.conf" }, { NULL }, CONFIG_EX_CONFIG,
+    { { "--config", "/nonexistent/herald.conf" },
+      { NULL },
+      CONFIG_EX_CONFIG,
       "cannot read /nonexistent/herald.conf: No such file or directory" },
     /* Usage errors. */
     { { "--bogus" }, { NULL }, CONFIG_EX_USAGE, "unknown flag '--bogus'; try 'heraldd --help'" },
-    { { "--workres", "4" }, { NULL }, CONFIG_EX_USAGE,
+    { { "--workres", "4" },
+      { NULL },
+      CONFIG_EX_USAGE,
       "unknown flag '--workres' (did you mean --workers?); try 'heraldd --help'" },
     { { "-x" }, { NULL }, CONFIG_EX_USAGE, "unknown flag '-x'; try 'heraldd --help'" },
-    { { "--workers" }, { NULL }, CONFIG_EX_USAGE,
+    { { "--workers" },
+      { NULL },
+      CONFIG_EX_USAGE,
       "flag '--workers' needs a value; try 'heraldd --help'" },
-    { { "--no-workers" }, { NULL }, CONFIG_EX_USAGE,
+    { { "--no-workers" },
+      { NULL },
+      CONFIG_EX_USAGE,
       "unknown flag '--no-workers'; try 'heraldd --help'" },
-    { { "--no-reflection=1" }, { NULL }, CONFIG_EX_USAGE,
+    { { "--no-reflection=1" },
+      { NULL },
+      CONFIG_EX_USAGE,
       "flag '--no-reflection' takes no value; try 'heraldd --help'" },
 };
 
@@ -298,8 +356,8 @@ static void bad_values(void **state)
         char *err = NULL;
         int rc = load(&cfg, &cli, c->argv, c->env, &err);
         if (rc != c->rc || err == NULL || strcmp(err, c->msg) != 0)
-            fail_msg("case %zu: rc %d, err \"%s\"; want rc %d, \"%s\"", i, rc,
-                     err ? err : "(null)", c->rc, c->msg);
+            fail_msg("case %zu: rc %d, err \"%s\"; want rc %d, \"%s\"", i, rc, err ? err : "(null)",
+                     c->rc, c->msg);
         free(err);
         config_fini(&cfg);
     }
@@ -393,8 +451,8 @@ static void help_lists_every_key(void **state)
         char *key_line = xasprintf("\n  %s\n", k->name);
         char *flag_txt = xasprintf(k->type == CFG_BOOL ? "--[no-]%s" : "--%s", flag);
         char *env_txt = xasprintf("$%s", k->env);
-        char *dflt = k->auto_fn ? xasprintf("Default %s (", k->dflt)
-                                : xasprintf("Default \"%s\";", k->dflt);
+        char *dflt =
+            k->auto_fn ? xasprintf("Default %s (", k->dflt) : xasprintf("Default \"%s\";", k->dflt);
         if (strstr(text, key_line) == NULL || strstr(text, flag_txt) == NULL ||
             strstr(text, env_txt) == NULL || strstr(text, dflt) == NULL ||
             strstr(text, k->help) == NULL)
@@ -509,7 +567,7 @@ static void secrets_masked(void **state)
 static void print_config_round_trips(void **state)
 {
     (void)state;
-    const char *argv[] = { "--workers", "3", "--log-format=text", "--listen", "127.0.0.1:0",
+    const char *argv[] = { "--workers",       "3", "--log-format=text", "--listen", "127.0.0.1:0",
                            "--no-reflection", NULL };
     config a, b;
     config_cli cli;

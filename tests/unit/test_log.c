@@ -105,8 +105,10 @@ static void json_line_parses(void **state)
     capture_start(&c);
     const char *nasty = "a \"quoted\" \\ back\nnew\rret\ttab \x01\x1f\x7f end";
     log_field f[] = {
-        LOG_S("grpc.method", "GetPost"), LOG_RAW("grpc.time_ms", "12.5"),
-        LOG_S("peer.address", nasty),     LOG_S("skipped", NULL),
+        LOG_S("grpc.method", "GetPost"),
+        LOG_RAW("grpc.time_ms", "12.5"),
+        LOG_S("peer.address", nasty),
+        LOG_S("skipped", NULL),
         LOG_S("utf8", "caf\xc3\xa9 \xe2\x9c\x93"),
     };
     log_event(LOG_WARN, nasty, f, 5);
@@ -194,8 +196,8 @@ static void text_format(void **state)
     setup_level(LOG_DEBUG, LOG_FORMAT_TEXT);
     capture c;
     capture_start(&c);
-    log_field f[] = { LOG_S("addr", "127.0.0.1:5"), LOG_S("note", "two words"),
-                      LOG_S("empty", ""), LOG_RAW("n", "7"), LOG_S("ctl", "a\nb") };
+    log_field f[] = { LOG_S("addr", "127.0.0.1:5"), LOG_S("note", "two words"), LOG_S("empty", ""),
+                      LOG_RAW("n", "7"), LOG_S("ctl", "a\nb") };
     log_event(LOG_INFO, "listening", f, 5);
     log_event(LOG_ERROR, "bind failed: address in use", NULL, 0);
     size_t len;
@@ -299,9 +301,9 @@ static void threads_never_interleave(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(json_line_parses),      cmocka_unit_test(broken_utf8_replaced),
-        cmocka_unit_test(levels_filter),         cmocka_unit_test(text_format),
-        cmocka_unit_test(one_write_per_line),    cmocka_unit_test(threads_never_interleave),
+        cmocka_unit_test(json_line_parses),   cmocka_unit_test(broken_utf8_replaced),
+        cmocka_unit_test(levels_filter),      cmocka_unit_test(text_format),
+        cmocka_unit_test(one_write_per_line), cmocka_unit_test(threads_never_interleave),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
