@@ -233,6 +233,9 @@ static bool build_message(build *b, const char *scope, const descset_file *f,
     for (size_t i = 0; i < m->n_extension; i++)
         if (!build_add(b, full, m->extension[i]->name, DESCSET_FIELD, f, m->extension[i], NULL))
             return false;
+    for (size_t i = 0; i < m->n_oneof_decl; i++)
+        if (!build_add(b, full, m->oneof_decl[i]->name, DESCSET_ONEOF, f, m->oneof_decl[i], NULL))
+            return false;
     for (size_t i = 0; i < m->n_enum_type; i++)
         if (!build_enum(b, full, f, m->enum_type[i]))
             return false;
@@ -497,7 +500,7 @@ static bool path_symbol(strbuf *out, const Google__Protobuf__FileDescriptorProto
         return false;
     strbuf_puts(&scope, pkg);
     switch (p[0]) {
-    case 4: { /* message_type, then nested_type / field / extension / enum_type */
+    case 4: { /* message_type, then nested_type / field / extension / enum_type / oneof */
         if (!path_index(p[1], f->n_message_type))
             goto out;
         const Google__Protobuf__DescriptorProto *m = f->message_type[p[1]];
@@ -525,6 +528,8 @@ static bool path_symbol(strbuf *out, const Google__Protobuf__FileDescriptorProto
                 leaf = m->field[idx]->name;
             else if (i + 2 == n && tag == 6 && path_index(idx, m->n_extension))
                 leaf = m->extension[idx]->name;
+            else if (i + 2 == n && tag == 8 && path_index(idx, m->n_oneof_decl))
+                leaf = m->oneof_decl[idx]->name;
             if (!leaf)
                 goto out;
             strbuf_putc(&scope, '.');

@@ -37,6 +37,7 @@ typedef enum {
     DESCSET_SERVICE,
     DESCSET_METHOD,
     DESCSET_FIELD,
+    DESCSET_ONEOF, /* a oneof's name, a symbol in protobuf's pool as well */
 } descset_kind;
 
 typedef struct descset_symbol {
@@ -69,8 +70,8 @@ size_t descset_file_index(const descset *ds, const descset_file *f);
 
 /* Exact lookup of a fully-qualified symbol (a leading '.' is ignored).
  * Symbols: every package and parent package ("herald", "herald.v1"),
- * message (nested too), enum, enum value, service, method, field and
- * extension (kind DESCSET_FIELD). Enum values follow protobuf scoping: the
+ * message (nested too), enum, enum value, service, method, field,
+ * extension (kind DESCSET_FIELD) and oneof. Enum values follow protobuf scoping: the
  * value is a sibling of its enum ("herald.v1.POST_STATE_DRAFT"); the
  * enum-qualified spelling some tools use ("herald.v1.PostState.
  * POST_STATE_DRAFT") also finds it, returning the canonical symbol. When a

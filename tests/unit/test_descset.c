@@ -269,6 +269,14 @@ static void api_comments_and_scoping(void **state)
     assert_int_equal(
         descset_symbol_find(ds, "grpc.health.v1.HealthCheckResponse.ServingStatus")->kind,
         DESCSET_ENUM);
+    /* Oneofs are symbols, with their comments. */
+    s = descset_symbol_find(ds, "grpc.reflection.v1.ServerReflectionRequest.message_request");
+    assert_non_null(s);
+    assert_int_equal(s->kind, DESCSET_ONEOF);
+    c = descset_comment(ds, "grpc.reflection.v1alpha.ServerReflectionRequest.message_request");
+    assert_non_null(c);
+    const char *want = "To use reflection service, the client should set one of the";
+    assert_true(strncmp(c, want, strlen(want)) == 0);
     assert_int_equal(descset_symbol_find(ds, "grpc.health.v1")->kind, DESCSET_PACKAGE);
     assert_int_equal(descset_symbol_find(ds, "grpc")->kind, DESCSET_PACKAGE);
     assert_int_equal(descset_symbol_find(ds, ".grpc.health.v1.HealthCheckRequest.service")->kind,
@@ -325,6 +333,7 @@ static void test_set_symbols(void **state)
         { "herald.test.v1.TestService",                 DESCSET_SERVICE,    "herald/test/v1/test.proto" },
         { "herald.test.v1.TestService.Chat",            DESCSET_METHOD,     "herald/test/v1/test.proto" },
         { ".herald.test.v1.EchoRequest.sleep_ms",       DESCSET_FIELD,      "herald/test/v1/test.proto" },
+        { "google.protobuf.FieldDescriptorProto.Type",  DESCSET_ENUM,       "google/protobuf/descriptor.proto" },
     };
     /* clang-format on */
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
