@@ -154,7 +154,7 @@ static void api_every_symbol_resolves(void **state)
 {
     (void)state;
     const descset *ds = descset_api();
-    size_t n_services = 0, n_methods = 0, n_messages = 0;
+    size_t n_services = 0, n_methods = 0, n_messages = 0, n_values = 0;
 
     for (size_t i = 0; i < descset_service_count(ds); i++) {
         const descset_symbol *svc = descset_service_at(ds, i);
@@ -186,6 +186,26 @@ static void api_every_symbol_resolves(void **state)
     for (size_t i = 0; i < descset_symbol_count(ds); i++) {
         const descset_symbol *s = descset_symbol_at(ds, i);
         assert_ptr_equal(descset_file_by_name(ds, s->file->name), s->file);
+        if (s->kind == DESCSET_ENUM) {
+            /* Each value resolves by its protobuf name (a sibling of the enum)
+             * and by the enum-qualified spelling, to the same symbol. */
+            const Google__Protobuf__EnumDescriptorProto *ep = s->proto;
+            const char *dot = strrchr(s->name, '.');
+            int scope = dot ? (int)(dot - s->name) : 0;
+            for (size_t j = 0; j < ep->n_value; j++) {
+                char *canon = dot ? xasprintf("%.*s.%s", scope, s->name, ep->value[j]->name)
+                                  : xstrdup(ep->value[j]->name);
+                char *qualified = xasprintf("%s.%s", s->name, ep->value[j]->name);
+                const descset_symbol *v = descset_symbol_find(ds, canon);
+                assert_non_null(v);
+                assert_int_equal(v->kind, DESCSET_ENUM_VALUE);
+                assert_ptr_equal(v->proto, ep->value[j]);
+                assert_ptr_equal(descset_symbol_find(ds, qualified), v);
+                free(qualified);
+                free(canon);
+                n_values++;
+            }
+        }
         if (s->kind != DESCSET_MESSAGE)
             continue;
         Google__Protobuf__FileDescriptorProto *p =
@@ -202,6 +222,7 @@ static void api_every_symbol_resolves(void **state)
     assert_true(n_services >= 3);
     assert_true(n_methods >= 4);
     assert_true(n_messages >= 10);
+    assert_true(n_values >= 4); /* health's ServingStatus at least */
 }
 
 static void api_services_and_streaming(void **state)
