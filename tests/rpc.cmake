@@ -44,9 +44,7 @@ herald_unit_test(test_rpc_pure
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_rpc_pure.c
   LIBS herald_rpc)
 
-if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_rpc_loopback.c)
-  herald_unit_test(test_rpc_loopback
-    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_rpc_loopback.c
-    LIBS rpc_testsvc herald_rpc)
-  set_tests_properties(test_rpc_loopback PROPERTIES TIMEOUT 180)
-endif()
+herald_unit_test(test_rpc_loopback
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_rpc_loopback.c
+  LIBS rpc_testsvc herald_rpc)
+set_tests_properties(test_rpc_loopback PROPERTIES TIMEOUT 180)
