@@ -46,6 +46,7 @@ struct db_conn {
     char errmsg[256];
     char sqlstate[6];
     char constraint[64];
+    char method[DB_METHOD_MAX]; /* the RPC this connection is serving (stats) */
 };
 
 /* ---------------------------------------------------------------- stats */
@@ -63,6 +64,10 @@ typedef struct stmt_slot {
     atomic_uint_fast64_t slow;
     atomic_uint_fast64_t worst_us;
     atomic_int_fast64_t worst_at_ms;
+    atomic_uint_fast64_t slow_sum_us;
+    atomic_int_fast64_t last_slow_ms;
+    _Atomic(char *) sql;            /* normalised statement text, set once, never freed */
+    char last_method[DB_METHOD_MAX]; /* protected by g_slow_mu */
 } stmt_slot;
 
 static stmt_slot g_slots[DB_STMT_SLOTS];
@@ -118,11 +123,62 @@ static stmt_slot *slot_find(const char *name)
     return &g_other;
 }
 
-static void slow_log_add(const char *name, double ms, status st, const char *sqlstate)
+/* Statement text for operators: whitespace collapsed, numbers outside $n
+ * placeholders replaced by '?' (only our own integers get spliced, but the
+ * log should not depend on that), capped. NULL for long scripts. */
+static char *normalise_sql(const char *sql)
+{
+    size_t n = strlen(sql);
+    if (n > 4000)
+        return NULL;
+    char *out = xmalloc(n + 1);
+    size_t o = 0;
+    bool space = false;
+    for (size_t i = 0; i < n && o < 1000; i++) {
+        unsigned char ch = (unsigned char)sql[i];
+        if (ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r') {
+            space = o > 0;
+            continue;
+        }
+        if (space) {
+            out[o++] = ' ';
+            space = false;
+        }
+        if (ch >= '0' && ch <= '9') {
+            unsigned char prev = i ? (unsigned char)sql[i - 1] : ' ';
+            bool ident = prev == '$' || prev == '_' || (prev >= 'a' && prev <= 'z') ||
+                         (prev >= 'A' && prev <= 'Z') || (prev >= '0' && prev <= '9');
+            if (!ident) {
+                while (i + 1 < n && ((sql[i + 1] >= '0' && sql[i + 1] <= '9') || sql[i + 1] == '.'))
+                    i++;
+                out[o++] = '?';
+                continue;
+            }
+        }
+        out[o++] = (char)ch;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+static void slot_note_sql(stmt_slot *s, const char *sql)
+{
+    if (sql == NULL || atomic_load(&s->sql) != NULL)
+        return;
+    char *norm = normalise_sql(sql);
+    char *none = NULL;
+    if (norm == NULL || !atomic_compare_exchange_strong(&s->sql, &none, norm))
+        free(norm);
+}
+
+static void slow_log_add(stmt_slot *slot, const char *name, const char *method, double ms,
+                         status st, const char *sqlstate)
 {
     pthread_mutex_lock(&g_slow_mu);
+    snprintf(slot->last_method, sizeof slot->last_method, "%s", method);
     db_slow_entry *e = &g_slow_log[g_slow_next];
     snprintf(e->name, sizeof e->name, "%s", name);
+    snprintf(e->method, sizeof e->method, "%s", method);
     e->ms = ms;
     e->at_ms = now_real_ms();
     e->st = st;
@@ -133,9 +189,11 @@ static void slow_log_add(const char *name, double ms, status st, const char *sql
     pthread_mutex_unlock(&g_slow_mu);
 }
 
-static void stats_record(const char *name, int64_t us, status st, const char *sqlstate)
+static void stats_record(const char *name, const char *sql, const char *method, int64_t us,
+                         status st, const char *sqlstate)
 {
     stmt_slot *s = slot_find(name);
+    slot_note_sql(s, sql);
     double sec = (double)us / 1e6;
     size_t b = 0;
 
@@ -157,7 +215,9 @@ static void stats_record(const char *name, int64_t us, status st, const char *sq
     int64_t thr = atomic_load(&g_slow_ms);
     if (thr > 0 && us >= thr * 1000) {
         atomic_fetch_add(&s->slow, 1);
-        slow_log_add(name, (double)us / 1000.0, st, sqlstate);
+        atomic_fetch_add(&s->slow_sum_us, (uint64_t)us);
+        atomic_store(&s->last_slow_ms, now_real_ms());
+        slow_log_add(s, name, method, (double)us / 1000.0, st, sqlstate);
     }
 }
 
@@ -173,6 +233,12 @@ static void slot_snapshot(stmt_slot *s, const char *name, db_stmt_stats *out)
     out->slow = atomic_load(&s->slow);
     out->worst_ms = (double)atomic_load(&s->worst_us) / 1000.0;
     out->worst_at_ms = atomic_load(&s->worst_at_ms);
+    out->slow_sum_ms = (double)atomic_load(&s->slow_sum_us) / 1000.0;
+    out->last_slow_at_ms = atomic_load(&s->last_slow_ms);
+    out->sql = atomic_load(&s->sql);
+    pthread_mutex_lock(&g_slow_mu);
+    snprintf(out->last_method, sizeof out->last_method, "%s", s->last_method);
+    pthread_mutex_unlock(&g_slow_mu);
 }
 
 void db_stats_foreach(void (*fn)(const db_stmt_stats *s, void *user), void *user)
@@ -202,6 +268,11 @@ static void slot_clear(stmt_slot *s)
     atomic_store(&s->slow, 0);
     atomic_store(&s->worst_us, 0);
     atomic_store(&s->worst_at_ms, 0);
+    atomic_store(&s->slow_sum_us, 0);
+    atomic_store(&s->last_slow_ms, 0);
+    pthread_mutex_lock(&g_slow_mu);
+    s->last_method[0] = '\0';
+    pthread_mutex_unlock(&g_slow_mu);
 }
 
 void db_stats_reset(void)
@@ -337,6 +408,11 @@ const char *db_sqlstate(const db_conn *db)
 const char *db_constraint(const db_conn *db)
 {
     return db->constraint;
+}
+
+void db_set_method(db_conn *db, const char *method)
+{
+    snprintf(db->method, sizeof db->method, "%s", method ? method : "");
 }
 
 bool db_connected(const db_conn *db)
@@ -625,7 +701,7 @@ conn_error:
     drop_conn(db);
 out:
     atomic_fetch_sub(&g_busy, 1);
-    stats_record(name, now_mono_us() - t0, st, db->sqlstate);
+    stats_record(name, sql, db->method, now_mono_us() - t0, st, db->sqlstate);
     PQclear(err);
     PQclear(last);
     return st;
@@ -812,8 +888,10 @@ status db_begin(db_conn *db, int64_t budget_ms)
              ms, ms);
     st = roundtrip(db, "tx_begin", sql, NULL, true, wait_deadline(db), NULL);
     if (st != ST_OK) {
-        if (db->pg != NULL && PQtransactionStatus(db->pg) != PQTRANS_IDLE)
+        if (db->pg != NULL && PQtransactionStatus(db->pg) != PQTRANS_IDLE) {
+            db->tx = TX_FAILED; /* so that db_rollback acts */
             db_rollback(db);
+        }
         return st;
     }
     db->tx = TX_OPEN;

@@ -82,6 +82,10 @@ const char *db_sqlstate(const db_conn *db);
 /* Constraint named by the last failure (23505 and friends), else "". */
 const char *db_constraint(const db_conn *db);
 bool db_connected(const db_conn *db);
+/* Names the RPC this connection now serves ("/herald.v1.OpsService/
+ * GetProfile"; copied), for the slow-query log. The rpc interceptor (or the
+ * handler) sets it per call; NULL clears it. */
+void db_set_method(db_conn *db, const char *method);
 
 /* ---- parameters ---- */
 
@@ -250,7 +254,7 @@ status db_version_get(db_conn *db, const char *scope, int64_t *version);
 
 /* ---- statistics (process-wide; any thread) ---- */
 
-enum { DB_LATENCY_BUCKETS = 14, DB_STMT_NAME_MAX = 64, DB_STMT_SLOTS = 256 };
+enum { DB_LATENCY_BUCKETS = 14, DB_STMT_NAME_MAX = 64, DB_STMT_SLOTS = 256, DB_METHOD_MAX = 96 };
 /* Upper bounds (seconds) of the latency buckets; +Inf implied after them. */
 extern const double db_latency_bounds_s[DB_LATENCY_BUCKETS];
 
@@ -263,6 +267,11 @@ typedef struct db_stmt_stats {
     uint64_t slow;     /* over the slow threshold */
     double worst_ms;   /* slowest ever */
     int64_t worst_at_ms; /* epoch ms of the slowest */
+    double slow_sum_ms;  /* total of the slow ones (mean = slow_sum_ms / slow) */
+    int64_t last_slow_at_ms; /* epoch ms of the last slow one (0: none) */
+    const char *sql;     /* normalised statement text ($n placeholders, numbers as ?),
+                          * NULL for long scripts; valid for the life of the process */
+    char last_method[DB_METHOD_MAX]; /* RPC of the last slow one ("" if unknown) */
 } db_stmt_stats;
 
 /* Calls fn once per statement name seen so far (a snapshot read counter by
@@ -277,6 +286,7 @@ int64_t db_slow_threshold_ms(void);
 enum { DB_SLOW_LOG_CAP = 128 };
 typedef struct db_slow_entry {
     char name[DB_STMT_NAME_MAX];
+    char method[DB_METHOD_MAX]; /* the RPC (db_set_method), "" if unknown */
     double ms;
     int64_t at_ms; /* epoch ms when it finished */
     status st;     /* how it ended */

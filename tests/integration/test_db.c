@@ -415,18 +415,26 @@ static void stats_and_slow_log(void **state)
     assert_true(f.got.sum_s > 0 && f.got.sum_s < 1);
 
     db_slow_threshold_set_ms(100);
-    assert_int_equal(db_run(db, 2000, "slow_one", "SELECT pg_sleep(0.15)", NULL, NULL), ST_OK);
+    db_set_method(db, "/herald.v1.OpsService/GetProfile");
+    assert_int_equal(db_run(db, 2000, "slow_one", "SELECT  pg_sleep(0.15)\n  ", NULL, NULL),
+                     ST_OK);
     assert_int_equal(db_run(db, 2000, "fast_one", "SELECT 1", NULL, NULL), ST_OK);
     db_slow_entry e[4];
     size_t n = db_slow_recent(e, 4);
     assert_int_equal(n, 1);
     assert_string_equal(e[0].name, "slow_one");
+    assert_string_equal(e[0].method, "/herald.v1.OpsService/GetProfile");
     assert_true(e[0].ms >= 140 && e[0].ms < 1000);
     struct find_ctx g = { "slow_one", { 0 }, false };
     db_stats_foreach(find_stmt, &g);
     assert_true(g.found);
     assert_int_equal(g.got.slow, 1);
     assert_true(g.got.worst_ms >= 140);
+    assert_true(g.got.slow_sum_ms >= 140);
+    assert_true(g.got.last_slow_at_ms > 0);
+    assert_string_equal(g.got.last_method, "/herald.v1.OpsService/GetProfile");
+    assert_non_null(g.got.sql);
+    assert_string_equal(g.got.sql, "SELECT pg_sleep(?)"); /* normalised, no literal */
     db_slow_threshold_set_ms(1000);
     db_close(db);
 }
