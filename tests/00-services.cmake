@@ -24,3 +24,7 @@ add_test(NAME services_down
          COMMAND ${CMAKE_SOURCE_DIR}/tests/services.sh down ${HERALD_TEST_SERVICES_DIR})
 set_tests_properties(services_down PROPERTIES FIXTURES_CLEANUP services LABELS services
                      TIMEOUT 120)
+
+# tests/services.sh itself, on its own temp dir (scripts/services-selftest).
+add_test(NAME services_selftest COMMAND ${CMAKE_SOURCE_DIR}/scripts/services-selftest)
+set_tests_properties(services_selftest PROPERTIES LABELS integration TIMEOUT 180)
