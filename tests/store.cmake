@@ -42,5 +42,21 @@ if(TARGET herald_store AND CMOCKA_FOUND)
   if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/fault/pg_write_load.c)
     herald_store_test(fault_pg_write_load SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fault/pg_write_load.c
                       LIBS herald_store LABELS fault PRIVATE TIMEOUT 600)
+    # the control: synchronous_commit=off must make the same checker find a loss
+    add_test(NAME fault_pg_write_load_control COMMAND fault_pg_write_load --sync-off)
+    set_tests_properties(fault_pg_write_load_control PROPERTIES LABELS "integration;fault"
+                         TIMEOUT 600 SKIP_RETURN_CODE 77 RUN_SERIAL TRUE
+                         ENVIRONMENT "${HERALD_TEST_ENV}" FIXTURES_REQUIRED services)
   endif()
+endif()
+
+# Two heraldd processes migrating one empty database at once; a tampered
+# checksum refuses (process level).
+if(TARGET heraldd AND TARGET herald_store)
+  add_test(NAME test_migrate_procs
+           COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_migrate_procs.sh
+                   $<TARGET_FILE:heraldd>)
+  set_tests_properties(test_migrate_procs PROPERTIES LABELS integration TIMEOUT 180
+                       SKIP_RETURN_CODE 77 ENVIRONMENT "${HERALD_TEST_ENV}"
+                       FIXTURES_REQUIRED services)
 endif()
