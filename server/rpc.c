@@ -59,9 +59,9 @@ const double rpc_latency_bounds[RPC_LATENCY_BUCKETS] = {
 /* clang-format on */
 
 enum {
-    GENERIC_PER_WORKER = 2,     /* armed catch-all requests per worker queue (P1) */
-    GENERIC_PER_PRIORITY = 1,   /* and on the priority queue */
-    REQUEST_ID_MAX = 128,       /* longest x-request-id we echo */
+    GENERIC_PER_WORKER = 2,      /* armed catch-all requests per worker queue (P1) */
+    GENERIC_PER_PRIORITY = 1,    /* and on the priority queue */
+    REQUEST_ID_MAX = 128,        /* longest x-request-id we echo */
     ARENA_KEEP_BYTES = 64 << 10, /* reuse a call arena up to this size */
     DRAIN_PER_QUEUE = 16,        /* extra requests per method and queue at shutdown */
     TRAILERS_INLINE = 4,
@@ -76,16 +76,16 @@ enum { TAG_NEW = 0, TAG_SEND, TAG_RECV, TAG_CLOSE, TAG_COUNT };
 
 typedef struct rpc_method {
     struct rpc_method *next;
-    char *path;        /* "/pkg.Svc/Method" */
-    char *service;     /* "pkg.Svc" */
-    const char *name;  /* "Method", inside path */
+    char *path;       /* "/pkg.Svc/Method" */
+    char *service;    /* "pkg.Svc" */
+    const char *name; /* "Method", inside path */
     rpc_kind kind;
     rpc_pool pool;
     ProtobufCService *svc; /* unary and server streaming; NULL otherwise */
     unsigned index;        /* method index in svc */
     bool has_stream;       /* sh is set (client streaming, bidi) */
     rpc_stream_handler sh;
-    bool quiet; /* OK calls logged at debug */
+    bool quiet;   /* OK calls logged at debug */
     void *handle; /* grpc_server_register_method */
     _Atomic uint64_t started;
     _Atomic uint64_t received;
@@ -166,6 +166,8 @@ struct rpc_call {
     char *generic_path;        /* gpr_malloc'd */
 
     int64_t start_ns;    /* gRPC monotonic */
+    int64_t status_ns;   /* when the status batch was built */
+    int64_t end_ns;      /* when RECV_CLOSE (or the final batch) completed */
     int64_t deadline_ns; /* effective (client or default) */
     bool client_deadline;
     bool dispatched;
@@ -291,8 +293,8 @@ static void any_fini(Google__Protobuf__Any *any)
     free(any->value.data);
 }
 
-uint8_t *rpc_status_details_encode(int grpc_code, const char *message,
-                                   const rpc_error_details *d, size_t *len)
+uint8_t *rpc_status_details_encode(int grpc_code, const char *message, const rpc_error_details *d,
+                                   size_t *len)
 {
     Google__Rpc__Status st = GOOGLE__RPC__STATUS__INIT;
     Google__Protobuf__Any anys[3];
@@ -647,8 +649,8 @@ static void call_arm_on(rpc_worker *w, rpc_method *m, bool during_drain)
     if (m) {
         bool with_payload = m->kind == RPC_UNARY || m->kind == RPC_SERVER_STREAM;
         rc = grpc_server_request_registered_call(s->server, m->handle, &c->call, &c->deadline,
-                                                 &c->md, with_payload ? &c->payload : NULL,
-                                                 w->cq, w->cq, &c->tag[TAG_NEW]);
+                                                 &c->md, with_payload ? &c->payload : NULL, w->cq,
+                                                 w->cq, &c->tag[TAG_NEW]);
     } else {
         rc = grpc_server_request_call(s->server, &c->call, &c->details, &c->md, w->cq, w->cq,
                                       &c->tag[TAG_NEW]);
@@ -725,6 +727,7 @@ static void status_op_build(rpc_call *c, grpc_op *op, grpc_slice *details)
     op->data.send_status_from_server.trailing_metadata_count = c->n_tmd;
     op->data.send_status_from_server.trailing_metadata = c->tmd;
     c->status_sent = true;
+    c->status_ns = grpc_now_ns();
 }
 
 /* The status of a completed call before it is sent: an OK unary call must
@@ -1151,8 +1154,8 @@ static void dispatch_generic(rpc_call *c)
     }
     char *msg;
     if (known_service)
-        msg = xasprintf("unknown method %s for service %.*s", slash + 1,
-                        (int)(slash - path - 1), path + 1);
+        msg = xasprintf("unknown method %s for service %.*s", slash + 1, (int)(slash - path - 1),
+                        path + 1);
     else if (slash)
         msg = xasprintf("unknown service %.*s", (int)(slash - path - 1), path + 1);
     else
@@ -1209,7 +1212,7 @@ static void on_new(rpc_call *c, bool ok)
         dispatch_stream_handler(c);
         break;
     }
-    call_unref(c); /* the dispatch reference */
+    call_unref(c);  /* the dispatch reference */
     call_arm(w, m); /* after the handler returned (P10) */
 }
 
@@ -1268,6 +1271,7 @@ static void on_close(rpc_call *c, bool ok)
 {
     pthread_mutex_lock(&c->mu);
     c->transport_done = true;
+    c->end_ns = grpc_now_ns();
     bool cancelled = !ok || c->recv_cancelled != 0;
     if (cancelled)
         atomic_store(&c->cancelled, true);
@@ -1289,11 +1293,27 @@ static void on_close(rpc_call *c, bool ok)
 
 static int call_final_code(const rpc_call *c)
 {
-    /* What the client saw: our status, or what ended the call before it. */
-    if (c->status_sent && !atomic_load(&c->cancelled))
+    /* What the client saw: our status, or what ended the call before it. A
+     * status sent once the client's deadline had passed races core's own
+     * deadline timer; the client (whose copy of the deadline is never later
+     * than ours) saw DEADLINE_EXCEEDED either way. */
+    if (c->status_sent && !atomic_load(&c->cancelled)) {
+        if (c->client_deadline && c->status_ns >= c->deadline_ns)
+            return GRPC_CODE_DEADLINE_EXCEEDED;
         return c->code;
-    if (c->client_deadline && grpc_now_ns() >= c->deadline_ns)
-        return GRPC_CODE_DEADLINE_EXCEEDED;
+    }
+    if (c->client_deadline) {
+        /* The client cancels at its own deadline, which it computed a
+         * moment before we did: a cancellation that close to ours is the
+         * deadline (slack: 5% of the timeout, 2..50 ms). */
+        int64_t slack = (c->deadline_ns - c->start_ns) / 20;
+        slack = slack < 2 * NS_PER_MS    ? 2 * NS_PER_MS
+                : slack > 50 * NS_PER_MS ? 50 * NS_PER_MS
+                                         : slack;
+        int64_t end = c->end_ns ? c->end_ns : grpc_now_ns();
+        if (end >= c->deadline_ns - slack)
+            return GRPC_CODE_DEADLINE_EXCEEDED;
+    }
     if (atomic_load(&c->srv->cancelling))
         return GRPC_CODE_UNAVAILABLE;
     return GRPC_CODE_CANCELLED;
@@ -1361,9 +1381,8 @@ static void call_record(rpc_call *c)
         service = c->generic_path;
         method = "";
     }
-    const char *err = code != GRPC_CODE_OK && c->status_sent && c->code == code && c->msg
-                          ? c->msg
-                          : NULL;
+    const char *err =
+        code != GRPC_CODE_OK && c->status_sent && c->code == code && c->msg ? c->msg : NULL;
     log_field f[] = {
         LOG_S("grpc.service", service),
         LOG_S("grpc.method", method),
@@ -1587,15 +1606,14 @@ static rpc_method *method_new(rpc_server *s, const char *service, const char *na
     m->path = xasprintf("/%s/%s", service, name);
     m->service = xstrdup(service);
     m->name = m->path + 1 + strlen(service) + 1;
-    m->kind = cs ? (ss ? RPC_BIDI_STREAM : RPC_CLIENT_STREAM)
-                 : (ss ? RPC_SERVER_STREAM : RPC_UNARY);
+    m->kind =
+        cs ? (ss ? RPC_BIDI_STREAM : RPC_CLIENT_STREAM) : (ss ? RPC_SERVER_STREAM : RPC_UNARY);
     m->pool = pool;
     m->quiet = pool == RPC_POOL_PRIORITY;
     bool with_payload = m->kind == RPC_UNARY || m->kind == RPC_SERVER_STREAM;
-    m->handle = grpc_server_register_method(s->server, m->path, NULL,
-                                            with_payload ? GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER
-                                                         : GRPC_SRM_PAYLOAD_NONE,
-                                            0);
+    m->handle = grpc_server_register_method(
+        s->server, m->path, NULL,
+        with_payload ? GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER : GRPC_SRM_PAYLOAD_NONE, 0);
     if (!m->handle) {
         *err = xasprintf("cannot register %s", m->path);
         free(m->service);
@@ -1853,8 +1871,8 @@ void rpc_server_shutdown(rpc_server *s, int64_t grace_ms)
     server_begin_shutdown(s, true);
     if (grace_ms < 0)
         grace_ms = 0;
-    gpr_timespec until = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-                                      gpr_time_from_millis(grace_ms, GPR_TIMESPAN));
+    gpr_timespec until =
+        gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(grace_ms, GPR_TIMESPAN));
     grpc_event ev = grpc_completion_queue_next(s->shutdown_cq, until, NULL);
     if (ev.type == GRPC_QUEUE_TIMEOUT) {
         log_info("shutdown grace of %" PRId64 " ms over; cancelling %" PRId64 " calls", grace_ms,
@@ -1934,8 +1952,7 @@ void rpc_server_stats(const rpc_server *s, void (*fn)(const rpc_method_stats *st
             st.handled[i] = atomic_load_explicit(&m->handled[i], memory_order_relaxed);
         for (int i = 0; i <= RPC_LATENCY_BUCKETS; i++)
             st.bucket[i] = atomic_load_explicit(&m->bucket[i], memory_order_relaxed);
-        st.latency_sum_s =
-            (double)atomic_load_explicit(&m->latency_ns, memory_order_relaxed) / 1e9;
+        st.latency_sum_s = (double)atomic_load_explicit(&m->latency_ns, memory_order_relaxed) / 1e9;
         fn(&st, user);
     }
 }
@@ -2191,7 +2208,8 @@ static void call_closure(const ProtobufCMessage *msg, void *closure_data)
 static bool call_enqueue(rpc_call *c, grpc_byte_buffer *bb)
 {
     pthread_mutex_lock(&c->mu);
-    bool open = c->m && c->m->kind != RPC_UNARY && c->stream_mode && !c->completed && !c->transport_done && !c->send_failed;
+    bool open = c->m && c->m->kind != RPC_UNARY && c->stream_mode && !c->completed &&
+                !c->transport_done && !c->send_failed;
     if (open) {
         rpc_sendq *q = xmalloc(sizeof *q);
         q->next = NULL;

@@ -69,17 +69,17 @@ typedef void (*rpc_worker_fini_fn)(void *worker_data, void *user);
 typedef status (*rpc_interceptor_fn)(rpc_call *call, void *user);
 
 typedef struct rpc_options {
-    const char *listen_addr;     /* "0.0.0.0:50051"; port 0 picks a free port */
-    int workers;                 /* >= 1 */
-    size_t max_recv_bytes;       /* receive limit per message (default 1 MiB) */
-    size_t call_arena_bytes;     /* decode budget per call (default 16 MiB) */
-    int max_concurrent_streams;  /* per connection (default 100) */
-    int64_t default_deadline_ms; /* applied when the client sent none (default 30000) */
-    int handshake_timeout_ms;    /* default 10000 */
-    int max_connection_idle_ms;  /* default 15 min */
-    int max_connection_age_ms;   /* GOAWAY after this long (default 30 min; 0 = never) */
+    const char *listen_addr;         /* "0.0.0.0:50051"; port 0 picks a free port */
+    int workers;                     /* >= 1 */
+    size_t max_recv_bytes;           /* receive limit per message (default 1 MiB) */
+    size_t call_arena_bytes;         /* decode budget per call (default 16 MiB) */
+    int max_concurrent_streams;      /* per connection (default 100) */
+    int64_t default_deadline_ms;     /* applied when the client sent none (default 30000) */
+    int handshake_timeout_ms;        /* default 10000 */
+    int max_connection_idle_ms;      /* default 15 min */
+    int max_connection_age_ms;       /* GOAWAY after this long (default 30 min; 0 = never) */
     int max_connection_age_grace_ms; /* then calls get this long (default 5 min) */
-    int max_metadata_bytes;      /* request header list limit (default 16 KiB) */
+    int max_metadata_bytes;          /* request header list limit (default 16 KiB) */
     /* TLS: all NULL = plaintext. PEM contents, not paths. */
     const char *tls_cert_pem;
     const char *tls_key_pem;
@@ -91,7 +91,7 @@ typedef struct rpc_options {
     rpc_worker_init_fn worker_init;
     rpc_worker_fini_fn worker_fini;
     rpc_interceptor_fn interceptor;
-    void *user; /* passed to the three hooks above */
+    void *user;      /* passed to the three hooks above */
     bool access_log; /* one log line per call (default on) */
 } rpc_options;
 
@@ -127,7 +127,7 @@ typedef struct rpc_stream_handler {
     void (*on_open)(rpc_call *call, void *user); /* may be NULL */
     /* One received message, raw serialized bytes, borrowed for the callback. */
     void (*on_message)(rpc_call *call, const uint8_t *data, size_t len, void *user);
-    void (*on_half_close)(rpc_call *call, void *user); /* client done sending */
+    void (*on_half_close)(rpc_call *call, void *user);           /* client done sending */
     void (*on_done)(rpc_call *call, bool cancelled, void *user); /* may be NULL */
     void *user;
 } rpc_stream_handler;
@@ -165,15 +165,17 @@ const char *rpc_call_request_id(const rpc_call *c);
 int64_t rpc_call_remaining_ms(const rpc_call *c);
 bool rpc_call_client_deadline(const rpc_call *c); /* did the client set one */
 
-/* First value of request metadata key (lower case), or NULL. Borrowed until
- * the call ends; *len gets its length (values are not NUL-safe for -bin). */
+/* First value of request metadata key (lower case), or NULL. A NUL-terminated
+ * copy in the call's arena, borrowed until the call ends; *len (may be NULL)
+ * gets its length (-bin values may hold NULs). Uses the arena: call it from
+ * one thread at a time (the handler's, or the detached owner's). */
 const char *rpc_call_metadata(const rpc_call *c, const char *key, size_t *len);
 
-void *rpc_call_worker(const rpc_call *c);     /* worker_init's result; NULL on priority */
-int rpc_call_worker_index(const rpc_call *c); /* -1 on the priority thread */
-arena *rpc_call_arena(rpc_call *c);           /* call-lifetime scratch */
+void *rpc_call_worker(const rpc_call *c);         /* worker_init's result; NULL on priority */
+int rpc_call_worker_index(const rpc_call *c);     /* -1 on the priority thread */
+arena *rpc_call_arena(rpc_call *c);               /* call-lifetime scratch */
 size_t rpc_call_request_bytes(const rpc_call *c); /* serialized size received */
-void *rpc_call_user(const rpc_call *c);       /* per-call slot for the app */
+void *rpc_call_user(const rpc_call *c);           /* per-call slot for the app */
 void rpc_call_set_user(rpc_call *c, void *p);
 
 /* Status. The last rpc_call_set_status before the call ends wins. The
@@ -292,7 +294,7 @@ typedef struct rpc_error_details {
 /* Serialized google.rpc.Status{code, message, details: [Any]} (details in
  * the order BadRequest, ErrorInfo, RetryInfo; d may be NULL). Returns a
  * malloc'd buffer of *len bytes the caller frees. */
-uint8_t *rpc_status_details_encode(int grpc_code, const char *message,
-                                   const rpc_error_details *d, size_t *len);
+uint8_t *rpc_status_details_encode(int grpc_code, const char *message, const rpc_error_details *d,
+                                   size_t *len);
 
 #endif

@@ -498,12 +498,11 @@ void testd_free(testd *t)
 
 static void usage(void)
 {
-    fprintf(stderr,
-            "usage: rpc_testd --listen HOST:PORT [--workers N] [--port-file PATH]\n"
-            "                 [--grace-ms N] [--log-level debug|info|warn|error|off]\n"
-            "                 [--no-access-log] [--arena-bytes N] [--max-recv-bytes N]\n"
-            "                 [--default-deadline-ms N] [--tls-cert PEM --tls-key PEM\n"
-            "                 [--tls-client-ca PEM [--tls-require-client-cert]]]\n");
+    fprintf(stderr, "usage: rpc_testd --listen HOST:PORT [--workers N] [--port-file PATH]\n"
+                    "                 [--grace-ms N] [--log-level debug|info|warn|error|off]\n"
+                    "                 [--no-access-log] [--arena-bytes N] [--max-recv-bytes N]\n"
+                    "                 [--default-deadline-ms N] [--tls-cert PEM --tls-key PEM\n"
+                    "                 [--tls-client-ca PEM [--tls-require-client-cert]]]\n");
 }
 
 static bool parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out)

@@ -150,8 +150,8 @@ static void tcall_open(tcall *tc, grpc_channel *ch, const char *path, int timeou
     tc->cq = grpc_completion_queue_create_for_pluck(NULL);
     gpr_timespec dl = timeout_ms > 0 ? after_ms(timeout_ms) : gpr_inf_future(GPR_CLOCK_REALTIME);
     grpc_slice method = grpc_slice_from_static_string(path);
-    tc->call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, tc->cq, method, NULL,
-                                       dl, NULL);
+    tc->call =
+        grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, tc->cq, method, NULL, dl, NULL);
     assert_non_null(tc->call);
     grpc_metadata_array_init(&tc->init_md);
     grpc_metadata_array_init(&tc->trailers);
@@ -533,8 +533,7 @@ static void deadline_shorter_than_handler(void **state)
         req.sleep_ms = 3000;
         req.detach = detach;
         int64_t t0 = now_mono_ms();
-        assert_int_equal(echo_call(&tc, g.ch, &req, 200, NULL, NULL),
-                         GRPC_CODE_DEADLINE_EXCEEDED);
+        assert_int_equal(echo_call(&tc, g.ch, &req, 200, NULL, NULL), GRPC_CODE_DEADLINE_EXCEEDED);
         int64_t took = now_mono_ms() - t0;
         assert_true(took >= 150 && took < 1500);
         tcall_free(&tc);
@@ -911,10 +910,9 @@ static void stats_cb(const rpc_method_stats *st, void *user)
     uint64_t buckets = 0;
     for (int i = 0; i <= RPC_LATENCY_BUCKETS; i++)
         buckets += st->bucket[i];
-    assert_true(buckets == sum_handled(st)); /* one observation per handled call */
+    assert_true(buckets == sum_handled(st));     /* one observation per handled call */
     assert_true(st->started == sum_handled(st)); /* nothing in flight now */
-    if (strcmp(st->service, "herald.test.v1.TestService") == 0 &&
-        strcmp(st->method, "Echo") == 0) {
+    if (strcmp(st->service, "herald.test.v1.TestService") == 0 && strcmp(st->method, "Echo") == 0) {
         s->echo = true;
         assert_int_equal(st->kind, RPC_UNARY);
         assert_true(st->handled[GRPC_CODE_OK] >= 5);
@@ -1108,16 +1106,15 @@ static void registration_errors(void **state)
     /* Twice the same service; a stream handler on a unary method. */
     o.descriptors = testd_descriptors(t);
     s = rpc_server_new(&o, &err);
-    assert_int_equal(rpc_server_add_service(s, health_service(h), RPC_POOL_PRIORITY, &err),
-                     ST_OK);
+    assert_int_equal(rpc_server_add_service(s, health_service(h), RPC_POOL_PRIORITY, &err), ST_OK);
     assert_int_equal(rpc_server_add_service(s, health_service(h), RPC_POOL_PRIORITY, &err),
                      ST_INVALID);
     assert_non_null(strstr(err, "already registered"));
     free(err);
     rpc_stream_handler sh = { .on_message = ignore_message };
-    assert_int_equal(rpc_server_add_stream(s, "/herald.test.v1.TestService/Echo", &sh,
-                                           RPC_POOL_WORKERS, &err),
-                     ST_INVALID);
+    assert_int_equal(
+        rpc_server_add_stream(s, "/herald.test.v1.TestService/Echo", &sh, RPC_POOL_WORKERS, &err),
+        ST_INVALID);
     free(err);
     /* A method the descriptor set does not have. */
     assert_int_equal(rpc_server_add_stream(s, "/nope.Svc/M", &sh, RPC_POOL_WORKERS, &err),

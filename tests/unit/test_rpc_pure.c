@@ -54,8 +54,7 @@ static void deadline_remaining(void **state)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int64_t got = rpc_deadline_remaining_ms(cases[i].deadline, cases[i].now);
         if (got != cases[i].want)
-            fail_msg("case %zu: got %lld want %lld", i, (long long)got,
-                     (long long)cases[i].want);
+            fail_msg("case %zu: got %lld want %lld", i, (long long)got, (long long)cases[i].want);
     }
     assert_true(rpc_deadline_remaining_ms(INT64_MAX, 12345) == INT64_MAX);
 }
@@ -64,13 +63,15 @@ static void log_level_by_code(void **state)
 {
     (void)state;
     /* conventions §7: info / warn / error by code. */
-    static const int info[] = { GRPC_CODE_OK, GRPC_CODE_CANCELLED, GRPC_CODE_INVALID_ARGUMENT,
-                                GRPC_CODE_NOT_FOUND, GRPC_CODE_ALREADY_EXISTS,
-                                GRPC_CODE_UNAUTHENTICATED };
-    static const int warn[] = { GRPC_CODE_DEADLINE_EXCEEDED, GRPC_CODE_PERMISSION_DENIED,
-                                GRPC_CODE_RESOURCE_EXHAUSTED, GRPC_CODE_FAILED_PRECONDITION,
-                                GRPC_CODE_ABORTED, GRPC_CODE_OUT_OF_RANGE,
-                                GRPC_CODE_UNAVAILABLE };
+    static const int info[] = {
+        GRPC_CODE_OK,        GRPC_CODE_CANCELLED,      GRPC_CODE_INVALID_ARGUMENT,
+        GRPC_CODE_NOT_FOUND, GRPC_CODE_ALREADY_EXISTS, GRPC_CODE_UNAUTHENTICATED
+    };
+    static const int warn[] = {
+        GRPC_CODE_DEADLINE_EXCEEDED,   GRPC_CODE_PERMISSION_DENIED, GRPC_CODE_RESOURCE_EXHAUSTED,
+        GRPC_CODE_FAILED_PRECONDITION, GRPC_CODE_ABORTED,           GRPC_CODE_OUT_OF_RANGE,
+        GRPC_CODE_UNAVAILABLE
+    };
     static const int error[] = { GRPC_CODE_UNKNOWN, GRPC_CODE_UNIMPLEMENTED, GRPC_CODE_INTERNAL,
                                  GRPC_CODE_DATA_LOSS };
     int seen[GRPC_CODE_COUNT] = { 0 };
@@ -101,7 +102,7 @@ static void latency_buckets(void **state)
     assert_int_equal(rpc_latency_bucket(0.3), 6);
     assert_int_equal(rpc_latency_bucket(60), RPC_LATENCY_BUCKETS - 1);
     assert_int_equal(rpc_latency_bucket(61), RPC_LATENCY_BUCKETS); /* +Inf */
-    for (int i = 1; i < RPC_LATENCY_BUCKETS; i++) /* strictly increasing */
+    for (int i = 1; i < RPC_LATENCY_BUCKETS; i++)                  /* strictly increasing */
         assert_true(rpc_latency_bounds[i] > rpc_latency_bounds[i - 1]);
     assert_true(rpc_latency_bounds[RPC_LATENCY_BUCKETS - 1] == 60);
 }
@@ -164,8 +165,7 @@ static void details_all_kinds(void **state)
     assert_string_equal(st->details[1]->type_url, "type.googleapis.com/google.rpc.ErrorInfo");
     assert_string_equal(st->details[2]->type_url, "type.googleapis.com/google.rpc.RetryInfo");
 
-    const Google__Protobuf__Any *a =
-        find_any(st, "type.googleapis.com/google.rpc.BadRequest");
+    const Google__Protobuf__Any *a = find_any(st, "type.googleapis.com/google.rpc.BadRequest");
     Google__Rpc__BadRequest *br =
         google__rpc__bad_request__unpack(NULL, a->value.len, a->value.data);
     assert_non_null(br);
