@@ -69,8 +69,8 @@ void cache_options_init(cache_options *o);
 typedef struct cache_url {
     char host[256]; /* "" for a unix socket */
     int port;
-    char path[256]; /* the socket path, "" for TCP */
-    int db;         /* SELECT index, 0..15 typically */
+    char path[256];     /* the socket path, "" for TCP */
+    int db;             /* SELECT index, 0..15 typically */
     char password[256]; /* "" for none; secret */
 } cache_url;
 

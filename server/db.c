@@ -10,8 +10,8 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,9 +40,9 @@ struct db_conn {
     int64_t next_connect_ms; /* monotonic; no attempt before this */
     int backoff_ms;          /* next wait after a failure (0: none yet) */
     tx_state tx;
-    status tx_status;        /* why the transaction failed */
-    int64_t deadline_us;     /* monotonic deadline of the transaction */
-    int64_t timeout_set_ms;  /* statement_timeout in force in the transaction */
+    status tx_status;       /* why the transaction failed */
+    int64_t deadline_us;    /* monotonic deadline of the transaction */
+    int64_t timeout_set_ms; /* statement_timeout in force in the transaction */
     char errmsg[256];
     char sqlstate[6];
     char constraint[64];
@@ -66,7 +66,7 @@ typedef struct stmt_slot {
     atomic_int_fast64_t worst_at_ms;
     atomic_uint_fast64_t slow_sum_us;
     atomic_int_fast64_t last_slow_ms;
-    _Atomic(char *) sql;            /* normalised statement text, set once, never freed */
+    _Atomic(char *) sql;             /* normalised statement text, set once, never freed */
     char last_method[DB_METHOD_MAX]; /* protected by g_slow_mu */
 } stmt_slot;
 
@@ -542,8 +542,9 @@ static status ensure_conn(db_conn *db, int64_t deadline_us)
         return ST_OK;
     int64_t now_ms = now_mono_ms();
     if (now_ms < db->next_connect_ms)
-        return fail(db, ST_UNAVAILABLE, "database unavailable; next connection attempt in %" PRId64
-                    " ms", db->next_connect_ms - now_ms);
+        return fail(db, ST_UNAVAILABLE,
+                    "database unavailable; next connection attempt in %" PRId64 " ms",
+                    db->next_connect_ms - now_ms);
 
     int64_t conn_deadline = now_mono_us() + (int64_t)db->opt.connect_timeout_ms * 1000;
     bool cut_by_call = false;
@@ -989,8 +990,8 @@ void db_rollback(db_conn *db)
     memcpy(saved, db->errmsg, sizeof saved);
     memcpy(ss, db->sqlstate, sizeof ss);
     memcpy(cons, db->constraint, sizeof cons);
-    status st = roundtrip(db, "tx_rollback", "ROLLBACK", NULL, false,
-                          now_mono_us() + 1000 * 1000, NULL);
+    status st =
+        roundtrip(db, "tx_rollback", "ROLLBACK", NULL, false, now_mono_us() + 1000 * 1000, NULL);
     if (st != ST_OK)
         drop_conn(db); /* unknown state: start over */
     memcpy(db->errmsg, saved, sizeof saved);
@@ -1025,8 +1026,8 @@ status db_commit(db_conn *db)
     return st;
 }
 
-status db_run(db_conn *db, int64_t budget_ms, const char *name, const char *sql,
-              const db_params *p, db_res **out)
+status db_run(db_conn *db, int64_t budget_ms, const char *name, const char *sql, const db_params *p,
+              db_res **out)
 {
     status st;
 
@@ -1056,16 +1057,14 @@ status db_ping(db_conn *db, int64_t budget_ms)
 /* ---------------------------------------------------------------- SHA-256 (FIPS 180-4) */
 
 static const uint32_t sha_k[64] = {
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
-    0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
-    0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
-    0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
-    0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
-    0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
-    0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
-    0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
-    0xc67178f2,
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
 };
 
 static uint32_t ror32(uint32_t x, int n)
@@ -1183,8 +1182,8 @@ status db_idem_begin(db_conn *db, int64_t budget_ms, const char *key, const char
     db_params_init(&p);
     db_param_int64(&p, IDEM_LOCK_CLASS);
     db_param_text(&p, key);
-    st = db_query(db, "idem_lock", "SELECT pg_try_advisory_xact_lock($1::int4, hashtext($2))",
-                  &p, &res);
+    st = db_query(db, "idem_lock", "SELECT pg_try_advisory_xact_lock($1::int4, hashtext($2))", &p,
+                  &res);
     if (st != ST_OK)
         goto out;
     if (!db_res_bool(res, 0, 0)) {

@@ -58,13 +58,13 @@ typedef struct db_conn db_conn; /* opaque; one per worker thread */
 typedef struct db_res db_res;   /* opaque query result */
 
 typedef struct db_options {
-    const char *conninfo;          /* libpq URI or key=value string; copied; secret */
-    const char *application_name;  /* default "heraldd" */
-    int connect_timeout_ms;        /* default 2000 */
-    int backoff_min_ms;            /* first wait after a failed connect, default 50 */
-    int backoff_max_ms;            /* cap of the doubling wait, default 1000 */
-    int deadline_slack_ms;         /* kept back from each budget for the reply, default 20 */
-    int client_grace_ms;           /* wait past statement_timeout before dropping, default 50 */
+    const char *conninfo;         /* libpq URI or key=value string; copied; secret */
+    const char *application_name; /* default "heraldd" */
+    int connect_timeout_ms;       /* default 2000 */
+    int backoff_min_ms;           /* first wait after a failed connect, default 50 */
+    int backoff_max_ms;           /* cap of the doubling wait, default 1000 */
+    int deadline_slack_ms;        /* kept back from each budget for the reply, default 20 */
+    int client_grace_ms;          /* wait past statement_timeout before dropping, default 50 */
 } db_options;
 
 /* Fills o with the defaults above (conninfo NULL: libpq's environment). */
@@ -137,8 +137,8 @@ void db_rollback(db_conn *db);
 bool db_in_tx(const db_conn *db);
 
 /* One statement in its own transaction: db_begin + db_query + db_commit. */
-status db_run(db_conn *db, int64_t budget_ms, const char *name, const char *sql,
-              const db_params *p, db_res **out);
+status db_run(db_conn *db, int64_t budget_ms, const char *name, const char *sql, const db_params *p,
+              db_res **out);
 
 /* Runs a parameterless multi-statement script (migrations) inside the open
  * transaction, or in autocommit mode when none is open (then with no
@@ -206,8 +206,8 @@ typedef struct db_idem {
 } db_idem;
 
 /* Validates key (1..255 printable ASCII characters, else ST_INVALID; the
- * API's 36-character minimum is the handler's to enforce), opens the mutation's transaction (as db_begin), reserves
- * the key and looks it up:
+ * API's 36-character minimum is the handler's to enforce), opens the mutation's transaction (as
+ * db_begin), reserves the key and looks it up:
  *   - ST_OK, replay false: new key; the transaction is open.
  *   - ST_OK, replay true: same key, same method and request bytes: replay;
  *     no transaction is open.
@@ -259,18 +259,18 @@ enum { DB_LATENCY_BUCKETS = 14, DB_STMT_NAME_MAX = 64, DB_STMT_SLOTS = 256, DB_M
 extern const double db_latency_bounds_s[DB_LATENCY_BUCKETS];
 
 typedef struct db_stmt_stats {
-    const char *name; /* valid for the life of the process */
-    uint64_t count;   /* statements finished (success or not) */
-    uint64_t errors;  /* of which failed */
+    const char *name;                        /* valid for the life of the process */
+    uint64_t count;                          /* statements finished (success or not) */
+    uint64_t errors;                         /* of which failed */
     uint64_t bucket[DB_LATENCY_BUCKETS + 1]; /* non-cumulative; last = +Inf */
     double sum_s;
-    uint64_t slow;     /* over the slow threshold */
-    double worst_ms;   /* slowest ever */
-    int64_t worst_at_ms; /* epoch ms of the slowest */
-    double slow_sum_ms;  /* total of the slow ones (mean = slow_sum_ms / slow) */
-    int64_t last_slow_at_ms; /* epoch ms of the last slow one (0: none) */
-    const char *sql;     /* normalised statement text ($n placeholders, numbers as ?),
-                          * NULL for long scripts; valid for the life of the process */
+    uint64_t slow;                   /* over the slow threshold */
+    double worst_ms;                 /* slowest ever */
+    int64_t worst_at_ms;             /* epoch ms of the slowest */
+    double slow_sum_ms;              /* total of the slow ones (mean = slow_sum_ms / slow) */
+    int64_t last_slow_at_ms;         /* epoch ms of the last slow one (0: none) */
+    const char *sql;                 /* normalised statement text ($n placeholders, numbers as ?),
+                                      * NULL for long scripts; valid for the life of the process */
     char last_method[DB_METHOD_MAX]; /* RPC of the last slow one ("" if unknown) */
 } db_stmt_stats;
 
@@ -323,8 +323,8 @@ typedef status (*db_probe_fn)(db_conn *db, char *why, size_t cap, void *user);
 typedef void (*db_ready_fn)(bool ready, const char *why, void *user);
 
 typedef struct db_pinger_options {
-    int interval_ms;    /* default 1000 */
-    int fail_threshold; /* default 3 */
+    int interval_ms;     /* default 1000 */
+    int fail_threshold;  /* default 3 */
     int probe_budget_ms; /* default 1000 */
     db_probe_fn probe;   /* NULL: db_ping */
     db_ready_fn on_change;

@@ -14,16 +14,15 @@
 extern const migration herald_migrations[];
 extern const size_t herald_migrations_count;
 
-static const char create_tables_sql[] =
-    "CREATE TABLE IF NOT EXISTS schema_migrations ("
-    " version bigint NOT NULL PRIMARY KEY,"
-    " dirty boolean NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS schema_migration_history ("
-    " version bigint NOT NULL PRIMARY KEY,"
-    " name text NOT NULL,"
-    " sha256 text NOT NULL CHECK (sha256 ~ '^[0-9a-f]{64}$'),"
-    " applied_at timestamptz NOT NULL DEFAULT now(),"
-    " execution_ms bigint NOT NULL CHECK (execution_ms >= 0));";
+static const char create_tables_sql[] = "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                                        " version bigint NOT NULL PRIMARY KEY,"
+                                        " dirty boolean NOT NULL);"
+                                        "CREATE TABLE IF NOT EXISTS schema_migration_history ("
+                                        " version bigint NOT NULL PRIMARY KEY,"
+                                        " name text NOT NULL,"
+                                        " sha256 text NOT NULL CHECK (sha256 ~ '^[0-9a-f]{64}$'),"
+                                        " applied_at timestamptz NOT NULL DEFAULT now(),"
+                                        " execution_ms bigint NOT NULL CHECK (execution_ms >= 0));";
 
 const migration *migrate_embedded(size_t *n)
 {
@@ -93,8 +92,8 @@ static status read_state(db_conn *db, int64_t *version, bool *dirty)
 
     *version = -1;
     *dirty = false;
-    st = db_query(db, "migrate_exists", "SELECT to_regclass('schema_migrations') IS NOT NULL",
-                  NULL, &res);
+    st = db_query(db, "migrate_exists", "SELECT to_regclass('schema_migrations') IS NOT NULL", NULL,
+                  &res);
     if (st != ST_OK || !db_res_bool(res, 0, 0))
         goto out;
     db_res_free(res);
@@ -150,8 +149,8 @@ static status verify(db_conn *db, const migration *set, size_t n, bool expect_cu
                 version);
         goto out;
     }
-    st = db_query(db, "migrate_exists", "SELECT to_regclass('schema_migration_history') IS NOT NULL",
-                  NULL, &res);
+    st = db_query(db, "migrate_exists",
+                  "SELECT to_regclass('schema_migration_history') IS NOT NULL", NULL, &res);
     if (st != ST_OK) {
         set_err(err, "reading migration history: %s", db_errmsg(db));
         goto out;
@@ -191,8 +190,10 @@ static status verify(db_conn *db, const migration *set, size_t n, bool expect_cu
     }
     if (expect_current && version != latest) {
         st = ST_FAILED_PRECONDITION;
-        set_err(err, "database schema version %" PRId64 ", this binary expects %" PRId64
-                ": migrations pending", version, latest);
+        set_err(err,
+                "database schema version %" PRId64 ", this binary expects %" PRId64
+                ": migrations pending",
+                version, latest);
         goto out;
     }
     st = ST_OK;
@@ -315,8 +316,7 @@ static status apply_one(db_conn *db, const migrate_options *o, const migration *
         db_rollback(db);
 out:
     if (st != ST_OK)
-        set_err(err, "migration %04" PRId64 "_%s failed: %s", m->version, m->name,
-                db_errmsg(db));
+        set_err(err, "migration %04" PRId64 "_%s failed: %s", m->version, m->name, db_errmsg(db));
     return st;
 }
 

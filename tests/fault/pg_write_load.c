@@ -216,8 +216,8 @@ int main(int argc, char **argv)
             db_params_init(&p);
             db_param_text(&p, w[i].acked[k]);
             res = NULL;
-            if (db_run(db, 5000, "check_row", "SELECT count(*) FROM load_writes WHERE rid = $1",
-                       &p, &res) != ST_OK) {
+            if (db_run(db, 5000, "check_row", "SELECT count(*) FROM load_writes WHERE rid = $1", &p,
+                       &res) != ST_OK) {
                 fprintf(stderr, "check: %s\n", db_errmsg(db));
                 goto out;
             }

@@ -451,8 +451,7 @@ static void write_thing(db_conn *db, const char *val)
     assert_int_equal(db_begin(db, 2000), ST_OK);
     db_params_init(&p);
     db_param_text(&p, val);
-    assert_int_equal(db_query(db, "thing_set", "UPDATE things SET val = $1 WHERE id = 1", &p,
-                              NULL),
+    assert_int_equal(db_query(db, "thing_set", "UPDATE things SET val = $1 WHERE id = 1", &p, NULL),
                      ST_OK);
     assert_int_equal(db_version_bump(db, "thing:1", &v), ST_OK);
     assert_int_equal(db_commit(db), ST_OK);

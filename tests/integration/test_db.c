@@ -32,13 +32,13 @@ static void sqlstate_mapping(void **state)
         const char *ss;
         status st;
     } cases[] = {
-        { "08006", ST_UNAVAILABLE },  { "08001", ST_UNAVAILABLE }, { "57P01", ST_UNAVAILABLE },
-        { "57P03", ST_UNAVAILABLE },  { "53300", ST_UNAVAILABLE }, { "53100", ST_UNAVAILABLE },
-        { "57014", ST_TIMEOUT },      { "55P03", ST_TIMEOUT },     { "23505", ST_ALREADY_EXISTS },
-        { "40001", ST_CONFLICT },     { "40P01", ST_CONFLICT },    { "22P02", ST_INVALID },
-        { "22001", ST_INVALID },      { "23503", ST_INVALID },     { "23514", ST_INVALID },
-        { "23502", ST_INVALID },      { "42P01", ST_INTERNAL },    { "42601", ST_INTERNAL },
-        { "XX000", ST_INTERNAL },     { "", ST_INTERNAL },         { "0800", ST_INTERNAL },
+        { "08006", ST_UNAVAILABLE }, { "08001", ST_UNAVAILABLE }, { "57P01", ST_UNAVAILABLE },
+        { "57P03", ST_UNAVAILABLE }, { "53300", ST_UNAVAILABLE }, { "53100", ST_UNAVAILABLE },
+        { "57014", ST_TIMEOUT },     { "55P03", ST_TIMEOUT },     { "23505", ST_ALREADY_EXISTS },
+        { "40001", ST_CONFLICT },    { "40P01", ST_CONFLICT },    { "22P02", ST_INVALID },
+        { "22001", ST_INVALID },     { "23503", ST_INVALID },     { "23514", ST_INVALID },
+        { "23502", ST_INVALID },     { "42P01", ST_INTERNAL },    { "42601", ST_INTERNAL },
+        { "XX000", ST_INTERNAL },    { "", ST_INTERNAL },         { "0800", ST_INTERNAL },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         if (db_status_of_sqlstate(cases[i].ss) != cases[i].st)
@@ -113,7 +113,8 @@ static void sql_shaped_strings_round_trip(void **state)
         "Robert'); DROP TABLE profiles; --",
         "it's \"quoted\" `back` \\backslash\\ \\x00",
         "$$ dollar $$ $1 $tag$ body $tag$",
-        "\xf0\x9f\x92\xaa\xf0\x9f\x8f\xbd emoji \xe2\x9d\xa4\xef\xb8\x8f and \xe4\xb8\xad\xe6\x96\x87",
+        "\xf0\x9f\x92\xaa\xf0\x9f\x8f\xbd emoji \xe2\x9d\xa4\xef\xb8\x8f and "
+        "\xe4\xb8\xad\xe6\x96\x87",
         "tab\tnewline\ncr\r end",
         "%s %n %x {{}} ${HOME} $(id) ; -- /* */",
         "",
@@ -131,14 +132,12 @@ static void sql_shaped_strings_round_trip(void **state)
         db_param_int64(&p, i);
         db_param_text(&p, strs[i]);
         db_param_bytes(&p, bin, (size_t)(i * 31 % 257));
-        assert_int_equal(db_run(db, 5000, "rt_insert", "INSERT INTO rt VALUES ($1, $2, $3)", &p,
-                                NULL),
-                         ST_OK);
+        assert_int_equal(
+            db_run(db, 5000, "rt_insert", "INSERT INTO rt VALUES ($1, $2, $3)", &p, NULL), ST_OK);
     }
     db_res *res = NULL;
-    assert_int_equal(db_run(db, 5000, "rt_select", "SELECT id, s, b FROM rt ORDER BY id", NULL,
-                            &res),
-                     ST_OK);
+    assert_int_equal(
+        db_run(db, 5000, "rt_select", "SELECT id, s, b FROM rt ORDER BY id", NULL, &res), ST_OK);
     assert_int_equal(db_res_rows(res), n);
     for (int i = 0; i < n; i++) {
         assert_int_equal(db_res_int64(res, i, 0), i);
@@ -263,8 +262,7 @@ static void lock_timeout_from_budget(void **state)
     tdb_must(a, "CREATE TABLE lk (id int PRIMARY KEY, v int)");
     tdb_must(a, "INSERT INTO lk VALUES (1, 0)");
     assert_int_equal(db_begin(a, 10000), ST_OK);
-    assert_int_equal(db_query(a, "lk_lock", "SELECT v FROM lk WHERE id = 1 FOR UPDATE", NULL,
-                              NULL),
+    assert_int_equal(db_query(a, "lk_lock", "SELECT v FROM lk WHERE id = 1 FOR UPDATE", NULL, NULL),
                      ST_OK);
     int64_t t0 = now_mono_ms();
     assert_int_equal(db_run(b, 300, "lk_update", "UPDATE lk SET v = 1 WHERE id = 1", NULL, NULL),
@@ -416,8 +414,7 @@ static void stats_and_slow_log(void **state)
 
     db_slow_threshold_set_ms(100);
     db_set_method(db, "/herald.v1.OpsService/GetProfile");
-    assert_int_equal(db_run(db, 2000, "slow_one", "SELECT  pg_sleep(0.15)\n  ", NULL, NULL),
-                     ST_OK);
+    assert_int_equal(db_run(db, 2000, "slow_one", "SELECT  pg_sleep(0.15)\n  ", NULL, NULL), ST_OK);
     assert_int_equal(db_run(db, 2000, "fast_one", "SELECT 1", NULL, NULL), ST_OK);
     db_slow_entry e[4];
     size_t n = db_slow_recent(e, 4);

@@ -115,8 +115,9 @@ static void kill_and_restart(void **state)
         assert_int_equal(st, ST_OK);
         assert_true(recovered < 5000);
         assert_true(wait_ready(true, 3000, &at));
-        fprintf(stderr, "# cycle %d: handle serves %lld ms after PostgreSQL accepts, "
-                        "SERVING after %lld ms\n",
+        fprintf(stderr,
+                "# cycle %d: handle serves %lld ms after PostgreSQL accepts, "
+                "SERVING after %lld ms\n",
                 cycle, (long long)recovered, (long long)(at - t_up));
     }
     db_pool_stats ps;

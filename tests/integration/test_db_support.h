@@ -203,8 +203,8 @@ static void tpriv_down(tpriv *p)
     if (p->dir[0] == '\0')
         return;
     (void)tsh("%s/tests/services.sh down %s >/dev/null 2>&1", HERALD_SOURCE_DIR, p->dir);
-    (void)tsh("rm -rf %s $(readlink -f %s/pg 2>/dev/null | xargs -r dirname) 2>/dev/null",
-              p->dir, p->dir);
+    (void)tsh("rm -rf %s $(readlink -f %s/pg 2>/dev/null | xargs -r dirname) 2>/dev/null", p->dir,
+              p->dir);
 }
 
 #endif

@@ -28,8 +28,8 @@ static char *g_name;
 
 /* The "mutation" under test: insert a row named after the request and store
  * a response derived from it, in the idempotency transaction. */
-static status do_mutation(db_conn *db, const char *key, const char *req, char *resp_out,
-                          size_t cap, bool *replayed, const char **reason)
+static status do_mutation(db_conn *db, const char *key, const char *req, char *resp_out, size_t cap,
+                          bool *replayed, const char **reason)
 {
     db_idem idem;
     status st = db_idem_begin(db, 5000, key, METHOD, req, strlen(req), &idem);
@@ -46,8 +46,8 @@ static status do_mutation(db_conn *db, const char *key, const char *req, char *r
     db_params_init(&p);
     db_param_text(&p, req);
     db_res *res = NULL;
-    st = db_query(db, "idem_test_insert",
-                  "INSERT INTO widgets (name) VALUES ($1) RETURNING id", &p, &res);
+    st = db_query(db, "idem_test_insert", "INSERT INTO widgets (name) VALUES ($1) RETURNING id", &p,
+                  &res);
     if (st != ST_OK) {
         db_rollback(db);
         goto out;
@@ -71,9 +71,8 @@ static int64_t widgets(db_conn *db, const char *name)
     db_res *res = NULL;
     db_params_init(&p);
     db_param_text(&p, name);
-    assert_int_equal(db_run(db, 5000, "count", "SELECT count(*) FROM widgets WHERE name = $1", &p,
-                            &res),
-                     ST_OK);
+    assert_int_equal(
+        db_run(db, 5000, "count", "SELECT count(*) FROM widgets WHERE name = $1", &p, &res), ST_OK);
     int64_t n = db_res_int64(res, 0, 0);
     db_res_free(res);
     return n;
@@ -101,9 +100,9 @@ static void replay_and_reuse(void **state)
     assert_int_equal(widgets(db, "beta"), 0);
     /* same key and bytes but another method is another request */
     db_idem idem;
-    assert_int_equal(db_idem_begin(db, 5000, key, "/herald.v1.OpsService/UpdateProfile", "alpha",
-                                   5, &idem),
-                     ST_INVALID);
+    assert_int_equal(
+        db_idem_begin(db, 5000, key, "/herald.v1.OpsService/UpdateProfile", "alpha", 5, &idem),
+        ST_INVALID);
     assert_string_equal(idem.reason, DB_IDEM_REUSED);
     assert_false(db_in_tx(db));
     db_idem_fini(&idem);

@@ -250,7 +250,8 @@ static void no_transaction_migration(void **state)
         { 1, "t", "CREATE TABLE t (id int)", "DROP TABLE t",
           "1111111111111111111111111111111111111111111111111111111111111111" },
         { 2, "idx", MIGRATE_NO_TX_MARK "\nCREATE INDEX CONCURRENTLY t_id_idx ON t (id);",
-          "DROP INDEX t_id_idx", "2222222222222222222222222222222222222222222222222222222222222222" },
+          "DROP INDEX t_id_idx",
+          "2222222222222222222222222222222222222222222222222222222222222222" },
     };
     migrate_options o;
     migrate_options_init(&o, f->url);
@@ -322,7 +323,8 @@ static void concurrent_migrators_apply_once(void **state)
     migrate_options_init(&o, f->url);
     o.set = set;
     o.n_set = 2;
-    struct racer r[3] = { { &o, ST_INTERNAL, 0, NULL }, { &o, ST_INTERNAL, 0, NULL },
+    struct racer r[3] = { { &o, ST_INTERNAL, 0, NULL },
+                          { &o, ST_INTERNAL, 0, NULL },
                           { &o, ST_INTERNAL, 0, NULL } };
     pthread_t t[3];
     for (int i = 0; i < 3; i++)
@@ -390,8 +392,7 @@ static void schema_constraints(void **state)
     assert_int_equal(db_run(db, 5000, "post_insert", dup, NULL, NULL), ST_OK);
     free(dup);
     /* unknown states are refused */
-    assert_int_equal(db_run(db, 5000, "post_state", "UPDATE posts SET state = 'bogus'", NULL,
-                            NULL),
+    assert_int_equal(db_run(db, 5000, "post_state", "UPDATE posts SET state = 'bogus'", NULL, NULL),
                      ST_INVALID);
     assert_string_equal(db_sqlstate(db), "23514");
     /* scheduled needs a time */
@@ -400,7 +401,7 @@ static void schema_constraints(void **state)
                             NULL),
                      ST_INVALID);
     /* at most one live lease per post */
-#define LEASE_SQL(n)                                                                      \
+#define LEASE_SQL(n)                                                                          \
     "INSERT INTO publish_attempts (post_id, attempt_number, executor_id, expire_time) VALUES" \
     " ('00000000-0000-4000-8000-000000000001', " #n ", 'e', now() + interval '1 minute')"
     char *l1 = xstrdup(LEASE_SQL(1));
@@ -425,9 +426,9 @@ static void schema_constraints(void **state)
                             " '2026-01-01T00:00:00Z', 'api', 4)",
                             NULL, NULL),
                      ST_ALREADY_EXISTS);
-    assert_int_equal(db_run(db, 5000, "eng_update",
-                            "UPDATE engagement_observations SET likes = 5", NULL, NULL),
-                     ST_INTERNAL); /* append-only trigger (23001 restrict_violation) */
+    assert_int_equal(
+        db_run(db, 5000, "eng_update", "UPDATE engagement_observations SET likes = 5", NULL, NULL),
+        ST_INTERNAL); /* append-only trigger (23001 restrict_violation) */
     assert_string_equal(db_sqlstate(db), "23001");
     assert_int_equal(db_run(db, 5000, "eng_neg",
                             "INSERT INTO engagement_observations (post_id, observed_at, source,"
