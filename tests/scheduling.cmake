@@ -1,0 +1,4 @@
+# Scheduling domain (issue 7): time zones, posting policy, slots, leases,
+# reply opportunities. Pure C, no services: label unit.
+herald_unit_test(test_tz SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_tz.c
+                 LIBS herald_common Threads::Threads)
