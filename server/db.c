@@ -258,6 +258,62 @@ void db_stats_foreach(void (*fn)(const db_stmt_stats *s, void *user), void *user
     }
 }
 
+static bool internal_name(const char *name)
+{
+    return strncmp(name, "tx_", 3) == 0 || strcmp(name, "ping") == 0;
+}
+
+void db_stats_total(db_stmt_stats *out, bool include_internal)
+{
+    db_stmt_stats snap;
+    memset(out, 0, sizeof *out);
+    out->name = "all";
+    for (size_t i = 0; i <= DB_STMT_SLOTS; i++) {
+        stmt_slot *s = i < DB_STMT_SLOTS ? &g_slots[i] : &g_other;
+        char *name = atomic_load(&s->name);
+        if (name == NULL || (!include_internal && internal_name(name)))
+            continue;
+        slot_snapshot(s, name, &snap);
+        out->count += snap.count;
+        out->errors += snap.errors;
+        for (size_t b = 0; b <= DB_LATENCY_BUCKETS; b++)
+            out->bucket[b] += snap.bucket[b];
+        out->sum_s += snap.sum_s;
+        out->slow += snap.slow;
+        out->slow_sum_ms += snap.slow_sum_ms;
+        if (snap.worst_ms > out->worst_ms) {
+            out->worst_ms = snap.worst_ms;
+            out->worst_at_ms = snap.worst_at_ms;
+        }
+        if (snap.last_slow_at_ms > out->last_slow_at_ms)
+            out->last_slow_at_ms = snap.last_slow_at_ms;
+    }
+}
+
+double db_stats_quantile_ms(const uint64_t bucket[DB_LATENCY_BUCKETS + 1], double q)
+{
+    uint64_t total = 0;
+    for (size_t b = 0; b <= DB_LATENCY_BUCKETS; b++)
+        total += bucket[b];
+    if (total == 0 || q <= 0 || q >= 1)
+        return -1;
+    double rank = q * (double)total;
+    double seen = 0;
+    for (size_t b = 0; b <= DB_LATENCY_BUCKETS; b++) {
+        if (bucket[b] == 0)
+            continue;
+        double lo = b == 0 ? 0 : db_latency_bounds_s[b - 1];
+        if (b == DB_LATENCY_BUCKETS)
+            return lo * 1000.0;
+        if (seen + (double)bucket[b] >= rank) {
+            double frac = (rank - seen) / (double)bucket[b];
+            return (lo + frac * (db_latency_bounds_s[b] - lo)) * 1000.0;
+        }
+        seen += (double)bucket[b];
+    }
+    return db_latency_bounds_s[DB_LATENCY_BUCKETS - 1] * 1000.0;
+}
+
 static void slot_clear(stmt_slot *s)
 {
     atomic_store(&s->count, 0);

@@ -279,6 +279,16 @@ typedef struct db_stmt_stats {
  * under "other". */
 void db_stats_foreach(void (*fn)(const db_stmt_stats *s, void *user), void *user);
 
+/* Sums every statement's counters into *out (name "all"), leaving out the
+ * transaction plumbing (tx_*) and pings unless include_internal. */
+void db_stats_total(db_stmt_stats *out, bool include_internal);
+
+/* The q-quantile (0 < q < 1) in ms of a histogram in db_latency_bounds_s
+ * buckets, interpolated linearly inside the bucket; -1 when it is empty.
+ * The +Inf bucket reports its lower bound. Pure. For GetStatus (p50/p95/p99)
+ * and GetSloReport (database_p95). */
+double db_stats_quantile_ms(const uint64_t bucket[DB_LATENCY_BUCKETS + 1], double q);
+
 /* Slow-query threshold in ms (default 1000; <= 0 disables the log). */
 void db_slow_threshold_set_ms(int64_t ms);
 int64_t db_slow_threshold_ms(void);

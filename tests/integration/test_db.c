@@ -77,6 +77,19 @@ static void sha256_vectors(void **state)
     assert_string_equal(s, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
 
+static void latency_quantiles(void **state)
+{
+    (void)state;
+    uint64_t b[DB_LATENCY_BUCKETS + 1] = { 0 };
+    assert_true(db_stats_quantile_ms(b, 0.5) < 0);
+    b[2] = 100; /* 100 samples in (1 ms, 2.5 ms] */
+    assert_true(db_stats_quantile_ms(b, 0.5) > 1.7 && db_stats_quantile_ms(b, 0.5) < 1.8);
+    assert_true(db_stats_quantile_ms(b, 0.99) <= 2.5);
+    b[DB_LATENCY_BUCKETS] = 100; /* and 100 beyond the last bound */
+    assert_true(db_stats_quantile_ms(b, 0.25) < 2.5);
+    assert_true(db_stats_quantile_ms(b, 0.95) == 10000.0);
+}
+
 /* ---------------------------------------------------------------- no time, no I/O */
 
 static void no_budget_no_io(void **state)
@@ -432,6 +445,12 @@ static void stats_and_slow_log(void **state)
     assert_string_equal(g.got.last_method, "/herald.v1.OpsService/GetProfile");
     assert_non_null(g.got.sql);
     assert_string_equal(g.got.sql, "SELECT pg_sleep(?)"); /* normalised, no literal */
+    db_stmt_stats all, all_int;
+    db_stats_total(&all, false);
+    db_stats_total(&all_int, true);
+    assert_true(all.count >= 8);            /* 6 probes, the slow one, the fast one */
+    assert_true(all_int.count > all.count); /* plus tx_begin/tx_commit... */
+    assert_true(db_stats_quantile_ms(all.bucket, 0.99) >= 100);
     db_slow_threshold_set_ms(1000);
     db_close(db);
 }
@@ -441,6 +460,7 @@ int main(void)
     const struct CMUnitTest pure[] = {
         cmocka_unit_test(sqlstate_mapping),
         cmocka_unit_test(sha256_vectors),
+        cmocka_unit_test(latency_quantiles),
         cmocka_unit_test(no_budget_no_io),
     };
     const struct CMUnitTest live[] = {
