@@ -82,6 +82,13 @@ def steps_testd(p, ch):
     def echo_deadline():
         echo(t.EchoRequest(message="slow", sleep_ms=400), timeout=0.05)
 
+    def echo_cancel():
+        f = echo.future(t.EchoRequest(message="cancel me", sleep_ms=400, detach=True),
+                        timeout=30)
+        time.sleep(0.02)
+        f.cancel()
+        raise Cancelled()
+
     def echo_detach():
         echo(t.EchoRequest(message="later", sleep_ms=5, detach=True), timeout=30)
 
@@ -104,7 +111,11 @@ def steps_testd(p, ch):
     return [
         ("echo", echo_ok, SC.OK),
         ("echo_error", echo_fail, SC.FAILED_PRECONDITION),
-        ("echo_deadline", echo_deadline, SC.DEADLINE_EXCEEDED),
+        # rpc_testd ends its sleep when the deadline passes on its own clock and
+        # then replies OK, which can beat a client timer that runs late (CPU
+        # starved under valgrind): either code is a clean end of the call here.
+        ("echo_deadline", echo_deadline, (SC.DEADLINE_EXCEEDED, SC.OK)),
+        ("echo_cancel", echo_cancel, SC.CANCELLED),
         ("echo_detach", echo_detach, SC.OK),
         ("server_stream", stream, SC.OK),
         ("server_stream_error", stream_fail, SC.ABORTED),
@@ -174,7 +185,7 @@ def main():
                 got = "assert: %s" % e
             with lock:
                 counts[(name, got)] += 1
-                if got != want:
+                if got != want and not (isinstance(want, tuple) and got in want):
                     bad.append((name, want, got))
 
     t0 = time.monotonic()
