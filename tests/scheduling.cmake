@@ -2,3 +2,5 @@
 # reply opportunities. Pure C, no services: label unit.
 herald_unit_test(test_tz SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_tz.c
                  LIBS herald_common Threads::Threads)
+herald_unit_test(test_policy SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_policy.c
+                 LIBS herald_domain herald_common)
