@@ -499,6 +499,12 @@ static int serve(const config *cfg, const config_cli *cli, sigset_t *sigs)
     rc = 0;
 
 out:
+    if (rc != 0 && h != NULL) {
+        /* A failure after start: a Watch may already be open, and health_free
+         * wants every one finished. */
+        health_begin_shutdown(h);
+        health_finish_watchers(h);
+    }
     pthread_mutex_lock(&life.mu);
     life.servers[0] = NULL;
     life.servers[1] = NULL;
