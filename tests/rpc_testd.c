@@ -4,14 +4,16 @@
  *             [--grace-ms N] [--log-level L] [--no-access-log]
  *             [--arena-bytes N] [--max-recv-bytes N] [--default-deadline-ms N]
  *             [--tls-cert PEM --tls-key PEM [--tls-client-ca PEM
- *             [--tls-require-client-cert]]]
+ *             [--tls-require-client-cert]]] [--health-on-workers]
  *
  * Serves herald.test.v1.TestService, grpc.health.v1.Health ("", liveness,
  * readiness and herald.test.v1.TestService SERVING) and, when built with
  * server/reflection.c, server reflection. Port 0 picks a free port; the
  * bound port is written to --port-file once serving. SIGTERM/SIGINT: health
  * NOT_SERVING, Watch streams ended, rpc_server_shutdown(grace), exit 0; a
- * second signal exits at once with 128 + signal.
+ * second signal exits at once with 128 + signal. --health-on-workers serves
+ * health on the worker pool instead of the priority thread (benchmark
+ * comparisons only).
  *
  * Built twice: as the binary, and with RPC_TESTD_LIBRARY (no main) for the
  * in-process loopback test. */
@@ -502,7 +504,8 @@ static void usage(void)
                     "                 [--grace-ms N] [--log-level debug|info|warn|error|off]\n"
                     "                 [--no-access-log] [--arena-bytes N] [--max-recv-bytes N]\n"
                     "                 [--default-deadline-ms N] [--tls-cert PEM --tls-key PEM\n"
-                    "                 [--tls-client-ca PEM [--tls-require-client-cert]]]\n");
+                    "                 [--tls-client-ca PEM [--tls-require-client-cert]]]\n"
+                    "                 [--health-on-workers]\n");
 }
 
 static bool parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out)
@@ -574,6 +577,7 @@ typedef struct cli {
     const char *tls_key;
     const char *tls_ca;
     bool tls_require;
+    bool health_on_workers;
 } cli;
 
 static bool parse_cli(int argc, char **argv, cli *c)
@@ -588,6 +592,10 @@ static bool parse_cli(int argc, char **argv, cli *c)
         }
         if (strcmp(a, "--tls-require-client-cert") == 0) {
             c->tls_require = true;
+            continue;
+        }
+        if (strcmp(a, "--health-on-workers") == 0) {
+            c->health_on_workers = true;
             continue;
         }
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
@@ -708,7 +716,9 @@ int main(int argc, char **argv)
     s = rpc_server_new(&o, &err);
     if (!s)
         goto out;
-    if (rpc_server_add_service(s, health_service(h), RPC_POOL_PRIORITY, &err) != ST_OK)
+    if (rpc_server_add_service(s, health_service(h),
+                               c.health_on_workers ? RPC_POOL_WORKERS : RPC_POOL_PRIORITY,
+                               &err) != ST_OK)
         goto out;
     if (testd_register(t, s, &err) != ST_OK)
         goto out;
