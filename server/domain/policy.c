@@ -251,24 +251,30 @@ bool policy_in_quiet_hours(const policy_ctx *ctx, int64_t t_s)
     return quiet_at(ctx->policy, &lt);
 }
 
-/* Does some 60-minute window [w, w + 3600) containing t hold more than
- * target posts once t is added? The fullest such window starts at t or at a
- * post in (t - 3600, t), so only those starts are tried, over the posts in
- * (t - 3600, t + 3600). More than NEAR_MAX of those means one of the two
- * hours around t holds over NEAR_MAX / 2 > 60 >= any target. */
+/* Does some 60-minute window [w, w + 3600) containing t hold more posts,
+ * t included, than the smallest hourly target in force at any of them? The
+ * fullest windows start at t or at a post in (t - 3600, t), so only those
+ * starts are tried, over the posts in (t - 3600, t + 3600). Taking the
+ * smallest target of the members keeps the rule symmetric: whatever order
+ * posts are added in, every window ends within the target of each member.
+ * More than NEAR_MAX near posts means one of the two hours around t holds
+ * over NEAR_MAX / 2 > 60 >= any target. */
 #define NEAR_MAX 256
-static bool hourly_exceeded(const policy_ctx *ctx, int64_t t, int target)
+static bool hourly_exceeded(const policy_ctx *ctx, int64_t t)
 {
     int64_t near[NEAR_MAX];
+    int near_target[NEAR_MAX];
     size_t n = 0;
+    int t_target = policy_hourly_target(ctx, t);
 
-    if (target <= 0)
+    if (t_target <= 0)
         return true;
     for (size_t i = 0; i < ctx->n_posts; i++) {
         int64_t p = ctx->posts_s[i];
         if (p > t - HOUR_S && p < t + HOUR_S) {
             if (n == NEAR_MAX)
                 return true;
+            near_target[n] = policy_hourly_target(ctx, p);
             near[n++] = p;
         }
     }
@@ -277,9 +283,14 @@ static bool hourly_exceeded(const policy_ctx *ctx, int64_t t, int target)
         if (w > t)
             continue;
         int count = 1; /* t itself */
-        for (size_t j = 0; j < n; j++)
-            if (near[j] >= w && near[j] < w + HOUR_S)
+        int target = t_target;
+        for (size_t j = 0; j < n; j++) {
+            if (near[j] >= w && near[j] < w + HOUR_S) {
                 count++;
+                if (near_target[j] < target)
+                    target = near_target[j];
+            }
+        }
         if (count > target)
             return true;
     }
@@ -310,7 +321,7 @@ policy_rule policy_check(const policy_ctx *ctx, int64_t t_s, unsigned *broken)
             break;
         }
     }
-    if (hourly_exceeded(ctx, t_s, policy_hourly_target(ctx, t_s)))
+    if (hourly_exceeded(ctx, t_s))
         mask |= 1u << POLICY_RULE_HOURLY_QUOTA;
     int daily = policy_daily_target(ctx, t_s);
     int64_t day = tz_days_from_civil(lt.year, lt.month, lt.day);

@@ -7,7 +7,9 @@
  *   quiet_hours         no post inside a quiet window, in the profile's zone
  *   min_gap_minutes     |t - other| >= gap for every other post
  *   max_posts_per_hour  every rolling 60-minute window [p, p + 3600 s) that
- *                       contains t holds at most this many posts (t included)
+ *                       contains t holds at most N posts (t included), N
+ *                       the smallest hourly target in force at any of them
+ *                       (they differ only around a cooldown)
  *   max_posts_per_day   the local calendar day of t holds at most this many
  * "Other posts" are what the caller loads: the instants of the profile's
  * posts that are PUBLISHED (publish_time), PUBLISHING or UNCONFIRMED (claim
