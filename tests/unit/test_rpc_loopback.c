@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -61,7 +62,19 @@ static status deny_interceptor(rpc_call *call, void *user)
     return ST_OK;
 }
 
-static void tserver_start(tserver *ts, int workers, size_t arena_bytes)
+typedef struct tls_files {
+    char *ca; /* PEM contents */
+    char *srv_cert;
+    char *srv_key;
+    char *cli_cert;
+    char *cli_key;
+} tls_files;
+
+/* tls: NULL for plaintext; else serve TLS, and require client certificates
+ * signed by tls->ca when mtls. The shared channel is plaintext/TLS to match
+ * (with a client certificate under mTLS). */
+static void tserver_start_tls(tserver *ts, int workers, size_t arena_bytes, const tls_files *tls,
+                              bool mtls)
 {
     char *err = NULL;
     memset(ts, 0, sizeof *ts);
@@ -75,6 +88,14 @@ static void tserver_start(tserver *ts, int workers, size_t arena_bytes)
     o.call_arena_bytes = arena_bytes;
     o.interceptor = deny_interceptor;
     o.access_log = true;
+    if (tls) {
+        o.tls_cert_pem = tls->srv_cert;
+        o.tls_key_pem = tls->srv_key;
+        if (mtls) {
+            o.tls_client_ca_pem = tls->ca;
+            o.tls_require_client_cert = true;
+        }
+    }
     ts->s = rpc_server_new(&o, &err);
     assert_non_null(ts->s);
     assert_int_equal(rpc_server_add_service(ts->s, health_service(ts->h), RPC_POOL_PRIORITY, &err),
@@ -87,9 +108,20 @@ static void tserver_start(tserver *ts, int workers, size_t arena_bytes)
     health_set(ts->h, "readiness", HEALTH_SERVING);
     char target[64];
     snprintf(target, sizeof target, "127.0.0.1:%d", ts->port);
-    grpc_channel_credentials *creds = grpc_insecure_credentials_create();
+    grpc_channel_credentials *creds = NULL;
+    if (tls) {
+        grpc_ssl_pem_key_cert_pair pair = { tls->cli_key, tls->cli_cert };
+        creds = grpc_ssl_credentials_create(tls->ca, mtls ? &pair : NULL, NULL, NULL);
+    } else {
+        creds = grpc_insecure_credentials_create();
+    }
     ts->ch = grpc_channel_create(target, creds, NULL);
     grpc_channel_credentials_release(creds);
+}
+
+static void tserver_start(tserver *ts, int workers, size_t arena_bytes)
+{
+    tserver_start_tls(ts, workers, arena_bytes, NULL, false);
 }
 
 static void tserver_stop(tserver *ts, int64_t grace_ms)
@@ -1130,6 +1162,122 @@ static void registration_errors(void **state)
     testd_free(t);
 }
 
+static char *slurp(const char *dir, const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    strbuf b = { 0 };
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        strbuf_append(&b, buf, n);
+    fclose(f);
+    return strbuf_take(&b);
+}
+
+/* A throwaway CA, a server certificate for 127.0.0.1/localhost and a client
+ * certificate, made with the openssl tool in a temporary directory. */
+static bool tls_files_make(tls_files *t)
+{
+    char dir[] = "/tmp/herald-rpc-tls-XXXXXX";
+    memset(t, 0, sizeof *t);
+    if (!mkdtemp(dir))
+        return false;
+    char *cmd =
+        xasprintf("cd %s && "
+                  "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' > srv.ext && "
+                  "printf 'extendedKeyUsage=clientAuth\n' > cli.ext && "
+                  "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+                  "-keyout ca.key -out ca.pem -days 2 -subj /CN=herald-test-ca && "
+                  "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+                  "-keyout srv.key -out srv.csr -subj /CN=localhost && "
+                  "openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+                  "-out srv.pem -days 2 -extfile srv.ext && "
+                  "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+                  "-keyout cli.key -out cli.csr -subj /CN=herald-test-client && "
+                  "openssl x509 -req -in cli.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+                  "-out cli.pem -days 2 -extfile cli.ext",
+                  dir);
+    bool ok = system(cmd) == 0;
+    free(cmd);
+    if (ok) {
+        t->ca = slurp(dir, "ca.pem");
+        t->srv_cert = slurp(dir, "srv.pem");
+        t->srv_key = slurp(dir, "srv.key");
+        t->cli_cert = slurp(dir, "cli.pem");
+        t->cli_key = slurp(dir, "cli.key");
+    }
+    const char *files[] = { "ca.key",  "ca.pem",  "ca.srl",  "srv.ext", "cli.ext", "srv.key",
+                            "srv.csr", "srv.pem", "cli.key", "cli.csr", "cli.pem" };
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+    return ok;
+}
+
+static void tls_files_free(tls_files *t)
+{
+    free(t->ca);
+    free(t->srv_cert);
+    free(t->srv_key);
+    free(t->cli_cert);
+    free(t->cli_key);
+}
+
+/* An Echo over a fresh channel with the given credentials. */
+static int echo_with_creds(int port, grpc_channel_credentials *creds)
+{
+    char target[64];
+    snprintf(target, sizeof target, "127.0.0.1:%d", port);
+    grpc_channel *ch = grpc_channel_create(target, creds, NULL);
+    grpc_channel_credentials_release(creds);
+    tcall tc;
+    Herald__Test__V1__EchoRequest req = HERALD__TEST__V1__ECHO_REQUEST__INIT;
+    req.message = "tls";
+    int code = echo_call(&tc, ch, &req, 3000, NULL, NULL);
+    tcall_free(&tc);
+    grpc_channel_destroy(ch);
+    return code;
+}
+
+static void tls_and_mtls(void **state)
+{
+    (void)state;
+    tls_files t;
+    if (!tls_files_make(&t)) {
+        tls_files_free(&t);
+        fail_msg("could not make test certificates with openssl");
+    }
+    /* TLS: a client trusting the CA gets through; plaintext does not. */
+    tserver b;
+    tserver_start_tls(&b, 1, 1 << 20, &t, false);
+    tcall tc;
+    Herald__Test__V1__EchoRequest req = HERALD__TEST__V1__ECHO_REQUEST__INIT;
+    req.message = "over tls";
+    Herald__Test__V1__EchoReply *r = NULL;
+    assert_int_equal(echo_call(&tc, b.ch, &req, 5000, NULL, &r), GRPC_CODE_OK);
+    assert_string_equal(r->message, "over tls");
+    herald__test__v1__echo_reply__free_unpacked(r, NULL);
+    tcall_free(&tc);
+    assert_int_equal(echo_with_creds(b.port, grpc_insecure_credentials_create()),
+                     GRPC_CODE_UNAVAILABLE);
+    tserver_stop(&b, 0);
+
+    /* mTLS: the client certificate is required. */
+    tserver_start_tls(&b, 1, 1 << 20, &t, true);
+    assert_int_equal(echo_call(&tc, b.ch, &req, 5000, NULL, NULL), GRPC_CODE_OK);
+    tcall_free(&tc);
+    assert_int_equal(echo_with_creds(b.port, grpc_ssl_credentials_create(t.ca, NULL, NULL, NULL)),
+                     GRPC_CODE_UNAVAILABLE);
+    tserver_stop(&b, 0);
+    tls_files_free(&t);
+}
+
 static int group_setup(void **state)
 {
     (void)state;
@@ -1170,6 +1318,7 @@ int main(void)
         cmocka_unit_test(graceful_shutdown),
         cmocka_unit_test(shutdown_grace_expires),
         cmocka_unit_test(second_server_cannot_share_port),
+        cmocka_unit_test(tls_and_mtls),
         cmocka_unit_test(registration_errors),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
