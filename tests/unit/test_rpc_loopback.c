@@ -1186,7 +1186,7 @@ static bool tls_files_make(tls_files *t)
     if (!mkdtemp(dir))
         return false;
     char *cmd =
-        xasprintf("cd %s && "
+        xasprintf("cd %s && ( "
                   "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' > srv.ext && "
                   "printf 'extendedKeyUsage=clientAuth\n' > cli.ext && "
                   "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
@@ -1198,7 +1198,7 @@ static bool tls_files_make(tls_files *t)
                   "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
                   "-keyout cli.key -out cli.csr -subj /CN=herald-test-client && "
                   "openssl x509 -req -in cli.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
-                  "-out cli.pem -days 2 -extfile cli.ext",
+                  "-out cli.pem -days 2 -extfile cli.ext ) >/dev/null 2>&1",
                   dir);
     bool ok = system(cmd) == 0;
     free(cmd);
