@@ -4,3 +4,5 @@ herald_unit_test(test_tz SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_tz.c
                  LIBS herald_common Threads::Threads)
 herald_unit_test(test_policy SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_policy.c
                  LIBS herald_domain herald_common)
+herald_unit_test(test_slots SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_slots.c
+                 LIBS herald_domain herald_common m)
