@@ -18,7 +18,7 @@ extern atomic_int log_format_; /* log_format */
 int log_level_parse(const char *s);
 const char *log_level_name(int level);
 
-/* A structured field. Values are strings (escaped) or, with LOG_F_RAW,
+/* A structured field. Values are strings (escaped) or, with LOG_RAW(),
  * already-valid JSON (numbers, true/false). */
 typedef struct log_field {
     const char *key;
