@@ -6,3 +6,5 @@ herald_unit_test(test_policy SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_polic
                  LIBS herald_domain herald_common)
 herald_unit_test(test_slots SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_slots.c
                  LIBS herald_domain herald_common m)
+herald_unit_test(test_lease SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_lease.c
+                 LIBS herald_domain herald_common)
