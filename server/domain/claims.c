@@ -11,7 +11,11 @@
  * of its tokens). */
 #include "claims.h"
 
+#include <assert.h>
+#include <pthread.h>
 #include <string.h>
+
+#include "util.h"
 
 #define MAX_ELEMS 16
 #define MAX_ENDS 8
@@ -184,21 +188,160 @@ static const rule rules[] = {
 };
 /* clang-format on */
 
-typedef struct elem {
-    const char *alts; /* points into the rule's pattern */
-    size_t alts_len;
+/* ---- compiled rules ---------------------------------------------------------
+ * The table above is compiled once (pthread_once) into word arrays so that a
+ * check is only token comparisons: no parsing and no strlen per call. The
+ * compiled form lives for the whole process and is never written again. */
+
+#define MAX_WORDS 4
+#define MAX_ALTS 16
+
+typedef struct cword {
+    const char *s; /* points into the static tables; not NUL-terminated */
+    size_t len;
+} cword;
+
+typedef struct cseq {
+    cword w[MAX_WORDS];
+    int n;
+} cseq;
+
+typedef struct cclass {
+    cseq *members;
+    int n;
+} cclass;
+
+typedef enum { ALT_SEQ, ALT_NUM, ALT_CLASS } alt_kind;
+
+typedef struct calt {
+    alt_kind kind;
+    cseq seq;
+    const cclass *cls;
+} calt;
+
+typedef struct celem {
+    calt alts[MAX_ALTS];
+    int nalts;
     int min;
     int max;
     int skip; /* >= 0 for "~N" */
-} elem;
+} celem;
+
+typedef struct crule {
+    claim_kind kind;
+    celem e[MAX_ELEMS];
+    int n;
+    celem not_before; /* nalts == 0: none */
+} crule;
+
+#define NCLASSES (sizeof(classes) / sizeof(classes[0]))
+#define NRULES (sizeof(rules) / sizeof(rules[0]))
+
+static cclass compiled_classes[NCLASSES];
+static crule compiled_rules[NRULES];
+static pthread_once_t compile_once = PTHREAD_ONCE_INIT;
+
+/* "a b c" (len bytes) -> words */
+static void seq_compile(const char *s, size_t len, cseq *out)
+{
+    const char *end = s + len;
+    out->n = 0;
+    while (s < end) {
+        const char *sp = memchr(s, ' ', (size_t)(end - s));
+        size_t n = sp ? (size_t)(sp - s) : (size_t)(end - s);
+        assert(out->n < MAX_WORDS);
+        out->w[out->n].s = s;
+        out->w[out->n].len = n;
+        out->n++;
+        s += n + (sp ? 1 : 0);
+    }
+}
+
+static const cclass *class_by_name(const char *name, size_t n)
+{
+    for (size_t k = 0; k < NCLASSES; k++)
+        if (strlen(classes[k].name) == n && memcmp(classes[k].name, name, n) == 0)
+            return &compiled_classes[k];
+    return NULL;
+}
+
+/* "a|@cls|#" -> alternatives */
+static void elem_compile(const char *s, size_t len, celem *e)
+{
+    const char *end = s + len;
+    e->nalts = 0;
+    while (s < end) {
+        const char *bar = memchr(s, '|', (size_t)(end - s));
+        size_t n = bar ? (size_t)(bar - s) : (size_t)(end - s);
+        assert(e->nalts < MAX_ALTS);
+        calt *a = &e->alts[e->nalts++];
+        if (n == 1 && s[0] == '#') {
+            a->kind = ALT_NUM;
+        } else if (n > 1 && s[0] == '@') {
+            a->kind = ALT_CLASS;
+            a->cls = class_by_name(s + 1, n - 1);
+            assert(a->cls != NULL);
+        } else {
+            a->kind = ALT_SEQ;
+            seq_compile(s, n, &a->seq);
+        }
+        s += n + (bar ? 1 : 0);
+    }
+}
+
+static void compile_all(void)
+{
+    for (size_t k = 0; k < NCLASSES; k++) {
+        int n = 0;
+        while (classes[k].members[n] != NULL)
+            n++;
+        compiled_classes[k].members = xcalloc((size_t)n, sizeof(cseq));
+        compiled_classes[k].n = n;
+        for (int m = 0; m < n; m++)
+            seq_compile(classes[k].members[m], strlen(classes[k].members[m]),
+                        &compiled_classes[k].members[m]);
+    }
+    for (size_t r = 0; r < NRULES; r++) {
+        crule *cr = &compiled_rules[r];
+        const char *p = rules[r].pattern;
+        cr->kind = rules[r].kind;
+        while (*p != '\0') {
+            while (*p == ' ')
+                p++;
+            if (*p == '\0')
+                break;
+            const char *s = p;
+            while (*p != '\0' && *p != ' ')
+                p++;
+            size_t len = (size_t)(p - s);
+            if (s[0] == '!' && cr->n == 0) {
+                elem_compile(s + 1, len - 1, &cr->not_before);
+                continue;
+            }
+            assert(cr->n < MAX_ELEMS);
+            celem *e = &cr->e[cr->n++];
+            e->min = 1;
+            e->max = 1;
+            e->skip = -1;
+            if (s[0] == '~') {
+                e->skip = s[1] - '0';
+                continue;
+            }
+            char last = s[len - 1];
+            if (last == '?' || last == '*' || last == '+') {
+                e->min = last == '+' ? 1 : 0;
+                e->max = last == '?' ? 1 : 4;
+                len--;
+            }
+            elem_compile(s, len, e);
+        }
+    }
+}
 
 typedef struct matcher {
     const char *text;
     const textscan_tokens *t;
-    elem e[MAX_ELEMS];
-    int n;
-    const char *not_before; /* "!a|b" */
-    size_t not_before_len;
+    const crule *rule;
     size_t start; /* token where the current attempt began */
 } matcher;
 
@@ -234,115 +377,55 @@ static bool sentence_gap(const matcher *m, size_t a)
     return false;
 }
 
-static bool parse_rule(matcher *m, const char *pat)
+static bool token_is(const matcher *m, size_t at, const cword *w)
 {
-    const char *p = pat;
-
-    m->n = 0;
-    m->not_before = NULL;
-    m->not_before_len = 0;
-    while (*p != '\0') {
-        while (*p == ' ')
-            p++;
-        if (*p == '\0')
-            break;
-        const char *s = p;
-        while (*p != '\0' && *p != ' ')
-            p++;
-        size_t len = (size_t)(p - s);
-        if (s[0] == '!' && m->n == 0 && m->not_before == NULL) {
-            m->not_before = s + 1;
-            m->not_before_len = len - 1;
-            continue;
-        }
-        if (m->n == MAX_ELEMS)
-            return false;
-        elem *e = &m->e[m->n++];
-        e->min = 1;
-        e->max = 1;
-        e->skip = -1;
-        if (s[0] == '~') {
-            e->skip = s[1] - '0';
-            e->alts = NULL;
-            e->alts_len = 0;
-            continue;
-        }
-        char last = s[len - 1];
-        if (last == '?' || last == '*' || last == '+') {
-            e->min = last == '+' ? 1 : 0;
-            e->max = last == '?' ? 1 : 4;
-            len--;
-        }
-        e->alts = s;
-        e->alts_len = len;
-    }
-    return true;
+    const textscan_token *tok = &m->t->v[at];
+    return tok->norm_len == w->len && memcmp(m->t->norm.data + tok->norm_off, w->s, w->len) == 0;
 }
 
-/* Does the word list `words` (space separated) match tokens from ti?
- * Returns the end index or 0 (a match always consumes >= 1 token). */
-static size_t match_words(const matcher *m, const char *words, size_t wlen, size_t ti)
+/* The words of seq match tokens from ti: returns the end index, or 0. */
+static size_t match_seq(const matcher *m, const cseq *seq, size_t ti)
 {
-    const char *w = words;
-    const char *wend = words + wlen;
     size_t at = ti;
-
-    while (w < wend) {
-        const char *sp = memchr(w, ' ', (size_t)(wend - w));
-        size_t n = sp ? (size_t)(sp - w) : (size_t)(wend - w);
+    for (int k = 0; k < seq->n; k++, at++) {
         if (at >= m->t->n)
             return 0;
         if (at > m->start && sentence_gap(m, at - 1))
             return 0;
-        const textscan_token *tok = &m->t->v[at];
-        bool ok;
-        if (n == 1 && w[0] == '#')
-            ok = tok->number;
-        else
-            ok = tok->norm_len == n && memcmp(m->t->norm.data + tok->norm_off, w, n) == 0;
-        if (!ok)
+        if (!token_is(m, at, &seq->w[k]))
             return 0;
-        at++;
-        w += n;
-        if (w < wend)
-            w++; /* the space */
     }
     return at;
 }
 
-static const klass *find_class(const char *name, size_t n)
-{
-    for (size_t k = 0; k < sizeof(classes) / sizeof(classes[0]); k++)
-        if (strlen(classes[k].name) == n && memcmp(classes[k].name, name, n) == 0)
-            return &classes[k];
-    return NULL;
-}
-
-/* All end positions where one occurrence of element e starting at ti can
- * end (several when class members have different lengths). */
-static int match_elem(const matcher *m, const elem *e, size_t ti, size_t ends[MAX_ENDS])
+/* All end positions where one occurrence of e starting at ti can end
+ * (several when class members have different lengths). */
+static int match_elem(const matcher *m, const celem *e, size_t ti, size_t ends[MAX_ENDS])
 {
     int n = 0;
-    const char *a = e->alts;
-    const char *aend = e->alts + e->alts_len;
-
-    while (a < aend && n < MAX_ENDS) {
-        const char *bar = memchr(a, '|', (size_t)(aend - a));
-        size_t len = bar ? (size_t)(bar - a) : (size_t)(aend - a);
-        if (len > 1 && a[0] == '@') {
-            const klass *k = find_class(a + 1, len - 1);
-            for (const char *const *mem = k ? k->members : NULL; mem && *mem && n < MAX_ENDS;
-                 mem++) {
-                size_t end = match_words(m, *mem, strlen(*mem), ti);
+    if (ti >= m->t->n)
+        return 0;
+    if (ti > m->start && sentence_gap(m, ti - 1))
+        return 0;
+    for (int k = 0; k < e->nalts && n < MAX_ENDS; k++) {
+        const calt *a = &e->alts[k];
+        if (a->kind == ALT_NUM) {
+            if (m->t->v[ti].number)
+                ends[n++] = ti + 1;
+        } else if (a->kind == ALT_SEQ) {
+            size_t end = match_seq(m, &a->seq, ti);
+            if (end)
+                ends[n++] = end;
+        } else {
+            for (int j = 0; j < a->cls->n && n < MAX_ENDS; j++) {
+                /* cheap first-word test before the full member */
+                if (!token_is(m, ti, &a->cls->members[j].w[0]))
+                    continue;
+                size_t end = match_seq(m, &a->cls->members[j], ti);
                 if (end)
                     ends[n++] = end;
             }
-        } else {
-            size_t end = match_words(m, a, len, ti);
-            if (end)
-                ends[n++] = end;
         }
-        a += len + (bar ? 1 : 0);
     }
     return n;
 }
@@ -351,7 +434,7 @@ static bool match_from(const matcher *m, int ei, size_t ti, int reps, size_t *en
 
 static bool match_next(const matcher *m, int ei, size_t ti, size_t *end)
 {
-    if (ei == m->n) {
+    if (ei == m->rule->n) {
         *end = ti;
         return true;
     }
@@ -360,7 +443,7 @@ static bool match_next(const matcher *m, int ei, size_t ti, size_t *end)
 
 static bool match_from(const matcher *m, int ei, size_t ti, int reps, size_t *end)
 {
-    const elem *e = &m->e[ei];
+    const celem *e = &m->rule->e[ei];
 
     if (e->skip >= 0) {
         for (int s = 0; s <= e->skip; s++) {
@@ -391,12 +474,14 @@ static bool match_from(const matcher *m, int ei, size_t ti, int reps, size_t *en
 
 static bool rule_at(matcher *m, size_t ti, size_t *end)
 {
+    size_t ends[MAX_ENDS];
+
     m->start = ti;
-    if (m->not_before != NULL && ti > 0 && !sentence_gap(m, ti - 1)) {
-        elem nb = { .alts = m->not_before, .alts_len = m->not_before_len, .min = 1, .max = 1,
-                    .skip = -1 };
-        size_t ends[MAX_ENDS];
-        if (match_elem(m, &nb, ti - 1, ends) > 0)
+    if (m->rule->not_before.nalts > 0 && ti > 0 && !sentence_gap(m, ti - 1)) {
+        m->start = ti - 1;
+        bool excluded = match_elem(m, &m->rule->not_before, ti - 1, ends) > 0;
+        m->start = ti;
+        if (excluded)
             return false;
     }
     return match_from(m, 0, ti, 0, end) && *end > ti;
@@ -408,16 +493,16 @@ bool claims_check(const char *text, const textscan_tokens *t, claims_hit *hit)
     size_t best_start = (size_t)-1, best_end = 0;
     claim_kind best_kind = CLAIM_NONE;
 
+    pthread_once(&compile_once, compile_all);
     memset(hit, 0, sizeof(*hit));
-    for (size_t r = 0; r < sizeof(rules) / sizeof(rules[0]); r++) {
-        if (!parse_rule(&m, rules[r].pattern))
-            continue;
+    for (size_t r = 0; r < NRULES; r++) {
+        m.rule = &compiled_rules[r];
         for (size_t ti = 0; ti < t->n && ti < best_start; ti++) {
             size_t end;
             if (rule_at(&m, ti, &end)) {
                 best_start = ti;
                 best_end = end;
-                best_kind = rules[r].kind;
+                best_kind = compiled_rules[r].kind;
                 break;
             }
         }

@@ -146,16 +146,13 @@ double textsim_similarity(const textsim_fp *a, const textsim_fp *b)
         return 1.0;
     if (a->n == 0 && b->n == 0)
         return 1.0;
+    /* branch-free merge: the comparison outcomes are unpredictable */
+    const uint64_t *x = a->grams, *y = b->grams;
     while (i < a->n && j < b->n) {
-        if (a->grams[i] == b->grams[j]) {
-            both++;
-            i++;
-            j++;
-        } else if (a->grams[i] < b->grams[j]) {
-            i++;
-        } else {
-            j++;
-        }
+        uint64_t u = x[i], v = y[j];
+        both += u == v;
+        i += u <= v;
+        j += v <= u;
     }
     size_t either = a->n + b->n - both;
     return either ? (double)both / (double)either : 1.0;
