@@ -8,3 +8,5 @@ herald_unit_test(test_slots SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_slots.
                  LIBS herald_domain herald_common m)
 herald_unit_test(test_lease SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_lease.c
                  LIBS herald_domain herald_common)
+herald_unit_test(test_replyopp SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_replyopp.c
+                 LIBS herald_domain herald_common m)
