@@ -1,0 +1,14 @@
+# Outbound HTTP (server/http.c) and the LLM provider (server/llm.c), tested
+# against tests/fakes/fake_llm.c: a scripted chat-completions server the
+# tests run in-process on 127.0.0.1. Labelled "unit": loopback only.
+
+add_library(fake_llm STATIC ${CMAKE_CURRENT_SOURCE_DIR}/fakes/fake_llm.c)
+target_include_directories(fake_llm PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/fakes)
+target_link_libraries(fake_llm PUBLIC herald_common Threads::Threads)
+herald_warnings(fake_llm)
+
+if(TARGET herald_http)
+  herald_unit_test(test_http
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_http.c
+    LIBS herald_http fake_llm)
+endif()
