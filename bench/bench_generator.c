@@ -33,8 +33,8 @@ static const char *const TYPES[] = {
     "research_breakdown", "curious_observation",      "story_insight",
 };
 static const char *const STYLES[] = {
-    "research_enthusiast",  "truth_seeker",            "practical_optimizer",
-    "curious_investigator", "evidence_based_advocate", "storyteller",
+    "research_enthusiast",     "truth_seeker", "practical_optimizer", "curious_investigator",
+    "evidence_based_advocate", "storyteller",
 };
 static const platform_id PLATFORMS[] = { PLATFORM_X, PLATFORM_THREADS, PLATFORM_BLUESKY,
                                          PLATFORM_LINKEDIN };
@@ -153,9 +153,14 @@ int main(int argc, char **argv)
             failures++;
             continue;
         }
-        gates_input in = { .text = d.text, .len = d.len, .platform = rq.platform,
-                           .min_chars = d.min_chars, .max_chars = d.max_chars, .cat = cat,
-                           .recent = ix, .now_ms = 1 };
+        gates_input in = { .text = d.text,
+                           .len = d.len,
+                           .platform = rq.platform,
+                           .min_chars = d.min_chars,
+                           .max_chars = d.max_chars,
+                           .cat = cat,
+                           .recent = ix,
+                           .now_ms = 1 };
         gates_report rep;
         t0 = now_ns();
         gates_validate_all(&in, NULL, &rep);
@@ -192,19 +197,19 @@ int main(int argc, char **argv)
     printf("catalog: %zu topics, %zu facts; %zu drafts per mode over 36 type x style pairs "
            "and 4 platforms\n",
            catalog_count(cat, CATALOG_TOPIC), catalog_fact_count(cat), n);
-    printf("plain    median %8.1f us  p99 %8.1f us  mean %8.1f us  %10.0f drafts/s\n",
-           p.median_us, p.p99_us, p.mean_us, p.per_s);
+    printf("plain    median %8.1f us  p99 %8.1f us  mean %8.1f us  %10.0f drafts/s\n", p.median_us,
+           p.p99_us, p.mean_us, p.per_s);
     printf("history  median %8.1f us  p99 %8.1f us  mean %8.1f us  %10.0f drafts/s  "
            "(%d recent posts, %.2f candidates per draft)\n",
            h.median_us, h.p99_us, h.mean_us, h.per_s, HISTORY, attempts / (double)n);
-    printf("gates    median %8.1f us  p99 %8.1f us  mean %8.1f us  %10.0f checks/s\n",
-           g.median_us, g.p99_us, g.mean_us, g.per_s);
+    printf("gates    median %8.1f us  p99 %8.1f us  mean %8.1f us  %10.0f checks/s\n", g.median_us,
+           g.p99_us, g.mean_us, g.per_s);
     printf("{\"bench\":\"generator\",\"drafts\":%zu,\"median_us\":%.1f,\"p99_us\":%.1f,"
            "\"drafts_per_s\":%.0f,\"history_median_us\":%.1f,\"history_p99_us\":%.1f,"
            "\"history_drafts_per_s\":%.0f,\"gates_median_us\":%.1f,\"gates_p99_us\":%.1f,"
            "\"failures\":%d}\n",
-           n, p.median_us, p.p99_us, p.per_s, h.median_us, h.p99_us, h.per_s, g.median_us,
-           g.p99_us, failures);
+           n, p.median_us, p.p99_us, p.per_s, h.median_us, h.p99_us, h.per_s, g.median_us, g.p99_us,
+           failures);
 
     for (size_t k = 0; k < HISTORY; k++)
         free(r.text[k]);

@@ -35,7 +35,8 @@ struct catalog {
     char err[256];
 };
 
-static status fail(catalog *c, status st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static status fail(catalog *c, status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static status fail(catalog *c, status st, const char *fmt, ...)
 {
@@ -161,13 +162,12 @@ status catalog_add_entry(catalog *c, catalog_kind kind, const catalog_entry *e)
         return fail(c, ST_INVALID, "%s key \"%s\" is not lower snake case (1-64 chars)",
                     kind_name(kind), e->key ? e->key : "(null)");
     if (!text_ok(e->display_name, 80))
-        return fail(c, ST_INVALID, "%s %s: display name must be 1-80 characters",
-                    kind_name(kind), e->key);
+        return fail(c, ST_INVALID, "%s %s: display name must be 1-80 characters", kind_name(kind),
+                    e->key);
     if (!text_ok(e->description, 500))
-        return fail(c, ST_INVALID, "%s %s: description must be 1-500 characters",
-                    kind_name(kind), e->key);
-    if (e->min_chars < 0 || e->max_chars < 1 || e->max_chars > 10000 ||
-        e->min_chars > e->max_chars)
+        return fail(c, ST_INVALID, "%s %s: description must be 1-500 characters", kind_name(kind),
+                    e->key);
+    if (e->min_chars < 0 || e->max_chars < 1 || e->max_chars > 10000 || e->min_chars > e->max_chars)
         return fail(c, ST_INVALID, "%s %s: length bounds %d..%d out of order or range",
                     kind_name(kind), e->key, e->min_chars, e->max_chars);
     if (!(e->prior_weight > 0.0))

@@ -257,10 +257,11 @@ static bool get_bool(const insert_hdr *h, const value *v, const char *col, bool 
 
 static status add_row(seed_ctx *x, const insert_hdr *h, const value *v)
 {
-    static const char *const entry_cols[] = { "key",       "display_name", "description",
-                                              "enabled",   "min_chars",    "max_chars",
+    static const char *const entry_cols[] = { "key",          "display_name",
+                                              "description",  "enabled",
+                                              "min_chars",    "max_chars",
                                               "prior_weight", NULL };
-    static const char *const fact_cols[] = { "key",    "topic_key", "fact", "myth", "takeaway",
+    static const char *const fact_cols[] = { "key",    "topic_key", "fact",    "myth", "takeaway",
                                              "source", "year",      "enabled", NULL };
     static const char *const phrase_cols[] = { "phrase", "category", "enabled", NULL };
     catalog_kind kind = 0;
@@ -281,9 +282,8 @@ static status add_row(seed_ctx *x, const insert_hdr *h, const value *v)
         e.key = get_str(h, v, "key");
         e.display_name = get_str(h, v, "display_name");
         e.description = get_str(h, v, "description");
-        if (!get_bool(h, v, "enabled", true, &e.enabled) ||
-            !get_num(h, v, "min_chars", 0, &mn) || !get_num(h, v, "max_chars", 3000, &mx) ||
-            !get_num(h, v, "prior_weight", 1.0, &w))
+        if (!get_bool(h, v, "enabled", true, &e.enabled) || !get_num(h, v, "min_chars", 0, &mn) ||
+            !get_num(h, v, "max_chars", 3000, &mx) || !get_num(h, v, "prior_weight", 1.0, &w))
             goto badtype;
         e.min_chars = (int)mn;
         e.max_chars = (int)mx;

@@ -22,7 +22,8 @@ static void verdict_pass(gate_verdict *v)
     v->reason[0] = '\0';
 }
 
-static void verdict_fail(gate_verdict *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void verdict_fail(gate_verdict *v, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void verdict_fail(gate_verdict *v, const char *fmt, ...)
 {
@@ -250,9 +251,9 @@ static bool is_alpha_byte(char ch)
 static bool find_number_marker(const char *text, size_t len, char *buf, size_t cap)
 {
     for (size_t i = 0; i < len; i++) {
-        if (!is_digit_byte(text[i]) || (i > 0 && (is_digit_byte(text[i - 1]) ||
-                                                  is_alpha_byte(text[i - 1]) || text[i - 1] == '/' ||
-                                                  text[i - 1] == '.' || text[i - 1] == ',')))
+        if (!is_digit_byte(text[i]) ||
+            (i > 0 && (is_digit_byte(text[i - 1]) || is_alpha_byte(text[i - 1]) ||
+                       text[i - 1] == '/' || text[i - 1] == '.' || text[i - 1] == ',')))
             continue;
         size_t j = i;
         long n = 0;
@@ -301,8 +302,7 @@ static bool find_number_marker(const char *text, size_t len, char *buf, size_t c
                 marker = true; /* "(1/3)" */
             else if (blank_after(text, len, k))
                 marker = true; /* "... 2/5" at the end */
-            else if (blank_before(text, i) &&
-                     !(len - k > 4 && memcmp(text + k, " of ", 4) == 0))
+            else if (blank_before(text, i) && !(len - k > 4 && memcmp(text + k, " of ", 4) == 0))
                 marker = true; /* "1/5 ..." at the start, unless "1/3 of" */
             else if ((k < len && text[k] == '\n') || (i > 0 && text[i - 1] == '\n'))
                 marker = true; /* on a line edge */
@@ -373,10 +373,10 @@ static void check_thread_markers(const char *text, size_t len, const textscan_to
             bool colon = after < len && text[after] == ':';
             bool bracketed = (before == '(' || before == '[') && after < len &&
                              (text[after] == ')' || text[after] == ']');
-            bool a_thread = ti > 0 && (textscan_word_is(t, ti - 1, "a") ||
-                                       textscan_word_is(t, ti - 1, "this") ||
-                                       textscan_word_is(t, ti - 1, "mega") ||
-                                       textscan_word_is(t, ti - 1, "full"));
+            bool a_thread =
+                ti > 0 &&
+                (textscan_word_is(t, ti - 1, "a") || textscan_word_is(t, ti - 1, "this") ||
+                 textscan_word_is(t, ti - 1, "mega") || textscan_word_is(t, ti - 1, "full"));
             bool below = ti + 1 < t->n && (textscan_word_is(t, ti + 1, "below") ||
                                            textscan_word_is(t, ti + 1, "continues"));
             if (colon || bracketed || a_thread || below) {
@@ -596,8 +596,7 @@ void gates_check_duplicate(const char *text, size_t len, const textsim_index *re
     if (!text_checkable(text, len, v))
         goto out;
     if (!(cfg->dup_threshold > 0.0 && cfg->dup_threshold <= 1.0)) {
-        verdict_fail(v, "invalid duplicate threshold %.3f (must be in (0, 1])",
-                     cfg->dup_threshold);
+        verdict_fail(v, "invalid duplicate threshold %.3f (must be in (0, 1])", cfg->dup_threshold);
         goto out;
     }
     if (recent == NULL) {
@@ -650,8 +649,8 @@ void gates_validate_all(const gates_input *in, const gates_config *cfg, gates_re
     textscan_tokens_init(&t);
     const char *text = in->text;
     size_t len = in->len;
-    tokens_ok = text != NULL && len <= GATES_MAX_TEXT_BYTES &&
-                textscan_tokenize(text, len, &t) == ST_OK;
+    tokens_ok =
+        text != NULL && len <= GATES_MAX_TEXT_BYTES && textscan_tokenize(text, len, &t) == ST_OK;
 
     gates_check_length(text, len, in->platform, in->min_chars, in->max_chars,
                        &out->verdicts[GATE_LENGTH - 1]);

@@ -59,7 +59,7 @@ typedef enum {
 typedef struct gate_verdict {
     gate_id gate;
     bool pass;
-    bool has_score;     /* length, emoji count, highest similarity */
+    bool has_score; /* length, emoji count, highest similarity */
     double score;
     bool has_threshold; /* the limit the score was compared with */
     double threshold;
@@ -79,18 +79,18 @@ typedef struct gates_input {
     const char *text; /* borrowed */
     size_t len;       /* bytes */
     platform_id platform;
-    int min_chars;                /* from the catalog entries; 0 = none */
-    int max_chars;                /* 0 = the platform limit only */
-    const catalog *cat;           /* banned phrases; NULL fails that gate */
-    const textsim_index *recent;  /* NULL fails GATE_DUPLICATE; empty = no posts */
-    const char *exclude_id;       /* the post being re-checked, or NULL */
-    int64_t now_ms;               /* epoch ms for the window; 0 = now */
+    int min_chars;               /* from the catalog entries; 0 = none */
+    int max_chars;               /* 0 = the platform limit only */
+    const catalog *cat;          /* banned phrases; NULL fails that gate */
+    const textsim_index *recent; /* NULL fails GATE_DUPLICATE; empty = no posts */
+    const char *exclude_id;      /* the post being re-checked, or NULL */
+    int64_t now_ms;              /* epoch ms for the window; 0 = now */
 } gates_input;
 
 typedef struct gates_report {
     gate_verdict verdicts[GATE_COUNT];
-    bool pass;            /* every gate passed */
-    bool has_nearest;     /* a recent post was compared */
+    bool pass;             /* every gate passed */
+    bool has_nearest;      /* a recent post was compared */
     textsim_match nearest; /* the most similar one; borrowed from in->recent */
 } gates_report;
 

@@ -761,8 +761,8 @@ static bool starts_with(const char *s, const char *prefix)
 
 static void fact_segments_find(const char *fact, fact_segments *seg)
 {
-    static const char *const trail_heads[] = { "across ", "among ", "in ", "over ", "measured ",
-                                               NULL };
+    static const char *const trail_heads[] = { "across ", "among ",    "in ",
+                                               "over ",   "measured ", NULL };
     static const char *const lead_heads[] = { "In ", "Among ", "Across ", NULL };
     size_t len = strlen(fact);
 
@@ -774,8 +774,8 @@ static void fact_segments_find(const char *fact, fact_segments *seg)
     for (int k = 0; lead_heads[k] != NULL; k++) {
         size_t h = strlen(lead_heads[k]);
         const char *comma = strstr(fact, ", ");
-        if (starts_with(fact, lead_heads[k]) && fact[h] >= '0' && fact[h] <= '9' &&
-            comma != NULL && (size_t)(comma - fact) < len / 2)
+        if (starts_with(fact, lead_heads[k]) && fact[h] >= '0' && fact[h] <= '9' && comma != NULL &&
+            (size_t)(comma - fact) < len / 2)
             seg->lead_end = (size_t)(comma - fact) + 2;
     }
     /* inner ", including a, b and c," : the list ends at the first comma
@@ -892,8 +892,7 @@ static int droppable(const compose_state *s, unsigned min_prio)
     int best = -1;
     for (int k = 0; k < s->n; k++) {
         const part *p = &s->parts[k];
-        if (p->on && p->prio >= min_prio &&
-            (best < 0 || p->drop_key >= s->parts[best].drop_key))
+        if (p->on && p->prio >= min_prio && (best < 0 || p->drop_key >= s->parts[best].drop_key))
             best = k;
     }
     return best;
@@ -986,8 +985,8 @@ static unsigned segment_drop_pct(platform_id p)
     return 0;
 }
 
-static status check_entry(const catalog *cat, catalog_kind kind, const char *key,
-                          const char *what, char *err, size_t errcap)
+static status check_entry(const catalog *cat, catalog_kind kind, const char *key, const char *what,
+                          char *err, size_t errcap)
 {
     const catalog_entry *e = catalog_find(cat, kind, key);
     if (e == NULL) {
@@ -1239,8 +1238,7 @@ static status compose_once(const compose_args *a, uint64_t seed, strbuf *text,
         }
     }
     if (chars > max) {
-        set_err(err, errcap, "fact \"%s\" does not fit in %d characters", fact->key,
-                a->max_chars);
+        set_err(err, errcap, "fact \"%s\" does not fit in %d characters", fact->key, a->max_chars);
         st = ST_FAILED_PRECONDITION;
     }
     for (int k = 0; k < s.n; k++)
@@ -1289,8 +1287,7 @@ status generator_compose(const catalog *cat, const generator_request *req, gener
         set_err(err, errcap, "no length bounds for this request");
         return st;
     }
-    double threshold = req->max_similarity > 0.0 ? req->max_similarity
-                                                  : TEXTSIM_DEFAULT_THRESHOLD;
+    double threshold = req->max_similarity > 0.0 ? req->max_similarity : TEXTSIM_DEFAULT_THRESHOLD;
     int attempts = req->recent != NULL ? GENERATOR_MAX_ATTEMPTS : 1;
 
     /* seed: the caller's, mixed with the request so that one seed gives

@@ -58,11 +58,11 @@ typedef struct generator_request {
 } generator_request;
 
 typedef struct generator_draft {
-    char *text;                /* owned; NUL-terminated UTF-8 */
-    size_t len;                /* bytes */
-    size_t chars;              /* code points */
-    const catalog_fact *fact;  /* the fact used; borrowed from the catalog */
-    int min_chars;             /* the effective bounds it was written to */
+    char *text;               /* owned; NUL-terminated UTF-8 */
+    size_t len;               /* bytes */
+    size_t chars;             /* code points */
+    const catalog_fact *fact; /* the fact used; borrowed from the catalog */
+    int min_chars;            /* the effective bounds it was written to */
     int max_chars;
     unsigned shape;            /* which structure of the content type */
     int attempts;              /* candidates composed (1 without history) */

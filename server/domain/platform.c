@@ -44,8 +44,10 @@ platform_id platform_from_key(const char *key)
         const char *key;
         platform_id id;
     } names[] = {
-        { "x", PLATFORM_X },           { "twitter", PLATFORM_X },
-        { "threads", PLATFORM_THREADS }, { "bluesky", PLATFORM_BLUESKY },
+        { "x", PLATFORM_X },
+        { "twitter", PLATFORM_X },
+        { "threads", PLATFORM_THREADS },
+        { "bluesky", PLATFORM_BLUESKY },
         { "linkedin", PLATFORM_LINKEDIN },
     };
 

@@ -190,9 +190,9 @@ status textscan_tokenize(const char *text, size_t len, textscan_tokens *t)
             if (j < len) {
                 size_t k = j;
                 uint32_t next = textscan_next_cp(text, len, &k);
-                bool joins = number ? ((c == ',' || c == '.') && is_digit_cp(next))
-                                    : (is_apostrophe(c) && textscan_is_word_cp(next) &&
-                                       !is_digit_cp(next));
+                bool joins =
+                    number ? ((c == ',' || c == '.') && is_digit_cp(next))
+                           : (is_apostrophe(c) && textscan_is_word_cp(next) && !is_digit_cp(next));
                 if (joins) {
                     textscan_put_cp(&t->norm, number ? c : '\'');
                     textscan_put_cp(&t->norm, textscan_fold_cp(next));

@@ -18,8 +18,8 @@ static bool url_at(const char *text, size_t len, size_t i)
         size_t j = i - 1;
         /* only at a word start: "awww.x" is not a URL */
         unsigned char c = (unsigned char)text[j];
-        if (c < 0x80 && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                         (c >= '0' && c <= '9')))
+        if (c < 0x80 &&
+            ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')))
             return false;
     }
     for (size_t k = 0; k < sizeof(prefixes) / sizeof(prefixes[0]); k++) {
@@ -323,7 +323,8 @@ bool textsim_index_nearest(const textsim_index *ix, const textsim_fp *fp, int64_
             (double)lo / (double)hi < best_score)
             continue;
         double s = textsim_similarity(&e->fp, fp);
-        if (s > best_score || (s == best_score && best != NULL && e->created_ms > best->created_ms)) {
+        if (s > best_score ||
+            (s == best_score && best != NULL && e->created_ms > best->created_ms)) {
             best = e;
             best_score = s;
         }

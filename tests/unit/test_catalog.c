@@ -20,14 +20,13 @@
 static void catalog_seed_has_the_required_entries(void **state)
 {
     (void)state;
-    static const char *const types[] = { "myth_busting",       "counterintuitive_insight",
-                                         "practical_tip",      "research_breakdown",
+    static const char *const types[] = { "myth_busting",        "counterintuitive_insight",
+                                         "practical_tip",       "research_breakdown",
                                          "curious_observation", "story_insight" };
-    static const char *const styles[] = { "research_enthusiast",  "truth_seeker",
-                                          "practical_optimizer",  "curious_investigator",
+    static const char *const styles[] = { "research_enthusiast",     "truth_seeker",
+                                          "practical_optimizer",     "curious_investigator",
                                           "evidence_based_advocate", "storyteller" };
-    static const char *const topics[] = { "sleep", "nutrition", "exercise", "stress",
-                                          "longevity" };
+    static const char *const topics[] = { "sleep", "nutrition", "exercise", "stress", "longevity" };
     catalog *c = seed_catalog_load();
 
     assert_non_null(c);
@@ -115,8 +114,14 @@ static void catalog_builder_validates(void **state)
     (void)state;
     catalog *c = catalog_new();
     catalog_entry e = { "sleep", "Sleep", "About sleep.", true, 0, 3000, 1.0 };
-    catalog_fact f = { "sleep_one", "sleep", "Adults slept 7 hours.", "Nobody sleeps.",
-                       "Sleep matters.", "Smith et al., Sleep", 2020, true };
+    catalog_fact f = { "sleep_one",
+                       "sleep",
+                       "Adults slept 7 hours.",
+                       "Nobody sleeps.",
+                       "Sleep matters.",
+                       "Smith et al., Sleep",
+                       2020,
+                       true };
     catalog_phrase p = { "synergy", "corporate", true };
 
     assert_int_equal(catalog_add_entry(c, CATALOG_TOPIC, &e), ST_OK);
@@ -222,8 +227,7 @@ static void catalog_seed_loader_is_strict(void **state)
           "     'About sleep.');\n",
           "line 2" },
         { "INSERT INTO horoscopes (key) VALUES\n    ('aries');\n", "unknown table" },
-        { "INSERT INTO topics (key, colour) VALUES\n    ('sleep', 'blue');\n",
-          "unknown column" },
+        { "INSERT INTO topics (key, colour) VALUES\n    ('sleep', 'blue');\n", "unknown column" },
         { "INSERT INTO topics (key, display_name, description) VALUES\n"
           "    ('sleep', 'Sleep');\n",
           "2 values for 3 columns" },
@@ -249,8 +253,8 @@ static void catalog_seed_loader_is_strict(void **state)
         catalog *c = catalog_new();
         status st = catalog_load_seed_sql(c, bad[k].sql, strlen(bad[k].sql));
         if (st == ST_OK || strstr(catalog_errmsg(c), bad[k].err) == NULL)
-            fail_msg("case %zu: status %d, message \"%s\", want \"%s\"", k, st,
-                     catalog_errmsg(c), bad[k].err);
+            fail_msg("case %zu: status %d, message \"%s\", want \"%s\"", k, st, catalog_errmsg(c),
+                     bad[k].err);
         catalog_free(c);
     }
 

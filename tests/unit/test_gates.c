@@ -99,9 +99,9 @@ static void gates_table(void **state)
             assert_int_equal(n, 4);
             unescape(f[3]);
             int64_t age_days = strtoll(f[2], NULL, 10);
-            assert_int_equal(textsim_index_add(recent, f[1], f[3], strlen(f[3]),
-                                               NOW_MS - age_days * DAY_MS),
-                             ST_OK);
+            assert_int_equal(
+                textsim_index_add(recent, f[1], f[3], strlen(f[3]), NOW_MS - age_days * DAY_MS),
+                ST_OK);
             continue;
         }
         assert_string_equal(f[0], "case");
@@ -111,8 +111,12 @@ static void gates_table(void **state)
         assert_int_equal(strlen(f[2]), GATE_COUNT);
         unescape(f[3]);
 
-        gates_input in = { .text = f[3], .len = strlen(f[3]), .platform = p, .cat = cat,
-                           .recent = recent, .now_ms = NOW_MS };
+        gates_input in = { .text = f[3],
+                           .len = strlen(f[3]),
+                           .platform = p,
+                           .cat = cat,
+                           .recent = recent,
+                           .now_ms = NOW_MS };
         gates_report rep;
         gates_validate_all(&in, NULL, &rep);
         cases++;
@@ -130,8 +134,8 @@ static void gates_table(void **state)
                 fails_per_gate[g]++;
             if (v->pass != want_pass) {
                 fprintf(stderr, "line %d gate %s: want %s, got %s (%s): %s\n", lineno,
-                        gate_name(g + 1), want_pass ? "PASS" : "FAIL",
-                        v->pass ? "PASS" : "FAIL", v->reason, f[3]);
+                        gate_name(g + 1), want_pass ? "PASS" : "FAIL", v->pass ? "PASS" : "FAIL",
+                        v->reason, f[3]);
                 row_ok = false;
             }
             /* a pass has no reason; a fail always says why */
@@ -176,8 +180,12 @@ static void gates_fail_closed(void **state)
     gates_report rep;
 
     /* no banned-phrase list, no recent posts, no platform */
-    gates_input in = { .text = ok, .len = strlen(ok), .platform = PLATFORM_X, .cat = NULL,
-                       .recent = NULL, .now_ms = NOW_MS };
+    gates_input in = { .text = ok,
+                       .len = strlen(ok),
+                       .platform = PLATFORM_X,
+                       .cat = NULL,
+                       .recent = NULL,
+                       .now_ms = NOW_MS };
     gates_validate_all(&in, NULL, &rep);
     assert_false(rep.pass);
     assert_false(rep.verdicts[GATE_BANNED_PHRASES - 1].pass);
@@ -202,8 +210,11 @@ static void gates_fail_closed(void **state)
         size_t len;
     } broken[] = { { bad, sizeof(bad) - 1 }, { nul, sizeof(nul) - 1 }, { NULL, 0 } };
     for (size_t k = 0; k < sizeof(broken) / sizeof(broken[0]); k++) {
-        gates_input b = { .text = broken[k].text, .len = broken[k].len,
-                          .platform = PLATFORM_X, .cat = cat, .recent = empty,
+        gates_input b = { .text = broken[k].text,
+                          .len = broken[k].len,
+                          .platform = PLATFORM_X,
+                          .cat = cat,
+                          .recent = empty,
                           .now_ms = NOW_MS };
         gates_validate_all(&b, NULL, &rep);
         assert_false(rep.pass);
@@ -215,8 +226,11 @@ static void gates_fail_closed(void **state)
     char *huge = malloc(GATES_MAX_TEXT_BYTES + 2);
     memset(huge, 'a', GATES_MAX_TEXT_BYTES + 1);
     huge[GATES_MAX_TEXT_BYTES + 1] = '\0';
-    gates_input h = { .text = huge, .len = GATES_MAX_TEXT_BYTES + 1,
-                      .platform = PLATFORM_LINKEDIN, .cat = cat, .recent = empty,
+    gates_input h = { .text = huge,
+                      .len = GATES_MAX_TEXT_BYTES + 1,
+                      .platform = PLATFORM_LINKEDIN,
+                      .cat = cat,
+                      .recent = empty,
                       .now_ms = NOW_MS };
     gates_validate_all(&h, NULL, &rep);
     for (int g = 0; g < GATE_COUNT; g++)
@@ -303,8 +317,12 @@ static void gates_duplicate_reports_nearest(void **state)
     assert_non_null(strstr(v.reason, "same normalised text"));
 
     /* validate_all names the nearest post too */
-    gates_input in = { .text = edit, .len = strlen(edit), .platform = PLATFORM_THREADS,
-                       .cat = cat, .recent = ix, .now_ms = NOW_MS };
+    gates_input in = { .text = edit,
+                       .len = strlen(edit),
+                       .platform = PLATFORM_THREADS,
+                       .cat = cat,
+                       .recent = ix,
+                       .now_ms = NOW_MS };
     gates_report rep;
     gates_validate_all(&in, NULL, &rep);
     assert_true(rep.has_nearest);
@@ -359,20 +377,22 @@ static void gates_count_emoji_table(void **state)
         int want;
     } cases[] = {
         { "no emoji at all", 0 },
-        { "\xf0\x9f\x98\x80", 1 },                                    /* U+1F600 */
-        { "\xf0\x9f\x91\x8d\xf0\x9f\x8f\xbd", 1 },                    /* thumbs up + tone */
-        { "\xf0\x9f\x91\xa9\xe2\x80\x8d\xf0\x9f\x92\xbb", 1 },        /* woman technologist */
+        { "\xf0\x9f\x98\x80", 1 },                                         /* U+1F600 */
+        { "\xf0\x9f\x91\x8d\xf0\x9f\x8f\xbd", 1 },                         /* thumbs up + tone */
+        { "\xf0\x9f\x91\xa9\xe2\x80\x8d\xf0\x9f\x92\xbb", 1 },             /* woman technologist */
         { "\xf0\x9f\x8f\xb3\xef\xb8\x8f\xe2\x80\x8d\xf0\x9f\x8c\x88", 1 }, /* rainbow flag */
-        { "\xf0\x9f\x87\xaf\xf0\x9f\x87\xb5", 1 },                    /* JP flag */
+        { "\xf0\x9f\x87\xaf\xf0\x9f\x87\xb5", 1 },                         /* JP flag */
         { "\xf0\x9f\x87\xaf\xf0\x9f\x87\xb5\xf0\x9f\x87\xab\xf0\x9f\x87\xb7", 2 },
-        { "#\xef\xb8\x8f\xe2\x83\xa3", 1 },                           /* keycap # */
-        { "\xe2\x9d\xa4", 0 },                                        /* heart, text style */
-        { "\xe2\x9d\xa4\xef\xb8\x8f", 1 },                            /* heart + FE0F */
-        { "\xe2\x9c\x85 done", 1 },                                   /* U+2705 */
-        { "\xc2\xa9 \xe2\x84\xa2", 0 },                               /* (c) TM */
-        { "\xf0\x9f\x8f\xbd", 1 },                                    /* lone skin tone */
+        { "#\xef\xb8\x8f\xe2\x83\xa3", 1 }, /* keycap # */
+        { "\xe2\x9d\xa4", 0 },              /* heart, text style */
+        { "\xe2\x9d\xa4\xef\xb8\x8f", 1 },  /* heart + FE0F */
+        { "\xe2\x9c\x85 done", 1 },         /* U+2705 */
+        { "\xc2\xa9 \xe2\x84\xa2", 0 },     /* (c) TM */
+        { "\xf0\x9f\x8f\xbd", 1 },          /* lone skin tone */
         { "\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80", 3 },
-        { "a\xe2\x80\x8d" "b", 0 },                                   /* stray ZWJ */
+        { "a\xe2\x80\x8d"
+          "b",
+          0 }, /* stray ZWJ */
     };
     for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
         int got = gates_count_emoji(cases[k].text, strlen(cases[k].text));

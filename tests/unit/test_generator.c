@@ -25,8 +25,8 @@ static const char *const TYPES[] = {
     "research_breakdown", "curious_observation",      "story_insight",
 };
 static const char *const STYLES[] = {
-    "research_enthusiast",  "truth_seeker",            "practical_optimizer",
-    "curious_investigator", "evidence_based_advocate", "storyteller",
+    "research_enthusiast",     "truth_seeker", "practical_optimizer", "curious_investigator",
+    "evidence_based_advocate", "storyteller",
 };
 static const platform_id PLATFORMS[] = { PLATFORM_X, PLATFORM_THREADS, PLATFORM_BLUESKY,
                                          PLATFORM_LINKEDIN };
@@ -99,7 +99,8 @@ static void generator_rejects_bad_requests(void **state)
     (void)state;
     generator_draft d;
     char err[256];
-    generator_request rq = { "myth_busting", "truth_seeker", "sleep", PLATFORM_X, 1, NULL, NULL, 0, NULL, 0 };
+    generator_request rq = { "myth_busting", "truth_seeker", "sleep", PLATFORM_X, 1,
+                             NULL,           NULL,           0,       NULL,       0 };
 
     rq.content_type = "listicle";
     assert_int_equal(generator_compose(cat, &rq, &d, err, sizeof(err)), ST_NOT_FOUND);
@@ -148,9 +149,14 @@ static catalog *small_catalog(void)
     assert_int_equal(catalog_add_entry(c, CATALOG_TOPIC, &e), ST_OK);
     e.key = "empty";
     assert_int_equal(catalog_add_entry(c, CATALOG_TOPIC, &e), ST_OK);
-    catalog_fact f = { "a_fact", "sleep", "Sleepers in a study of 100 adults slept 7.5 hours.",
-                       "Nobody sleeps 7.5 hours.", "Sleep varies.", "Someone et al., Sleep",
-                       2020, false };
+    catalog_fact f = { "a_fact",
+                       "sleep",
+                       "Sleepers in a study of 100 adults slept 7.5 hours.",
+                       "Nobody sleeps 7.5 hours.",
+                       "Sleep varies.",
+                       "Someone et al., Sleep",
+                       2020,
+                       false };
     assert_int_equal(catalog_add_fact(c, &f), ST_OK);
     f.key = "b_fact";
     f.fact = "Adults in a trial of 80 people fell asleep 12 minutes faster in a dark room.";
@@ -166,8 +172,7 @@ static void generator_respects_catalog_state(void **state)
     catalog *c = small_catalog();
     generator_draft d;
     char err[256];
-    generator_request rq = { "myth_busting", "truth_seeker", "sleep", PLATFORM_LINKEDIN, 0,
-                             NULL };
+    generator_request rq = { "myth_busting", "truth_seeker", "sleep", PLATFORM_LINKEDIN, 0, NULL };
 
     /* only the enabled fact is ever used, and the type's 200-char bound
      * wins over LinkedIn's 3000 */
@@ -192,24 +197,24 @@ static void generator_respects_catalog_state(void **state)
     assert_int_equal(generator_compose(c, &rq, &d, err, sizeof(err)), ST_FAILED_PRECONDITION);
 
     int mn, mx;
-    assert_int_equal(generator_length_bounds(c, "myth_busting", "truth_seeker", "sleep",
-                                             PLATFORM_X, &mn, &mx),
-                     ST_OK);
+    assert_int_equal(
+        generator_length_bounds(c, "myth_busting", "truth_seeker", "sleep", PLATFORM_X, &mn, &mx),
+        ST_OK);
     assert_int_equal(mx, 200);
-    assert_int_equal(generator_length_bounds(c, "myth_busting", "truth_seeker", "nope",
-                                             PLATFORM_X, &mn, &mx),
-                     ST_NOT_FOUND);
+    assert_int_equal(
+        generator_length_bounds(c, "myth_busting", "truth_seeker", "nope", PLATFORM_X, &mn, &mx),
+        ST_NOT_FOUND);
     catalog_free(c);
 }
 
 /* Every gate, with an index of every earlier draft (window covering all):
  * so the duplicate gate compares each draft with all the ones before it. */
-static void check_all_gates(generator_draft *d, platform_id p, textsim_index *ix,
-                            const char *what)
+static void check_all_gates(generator_draft *d, platform_id p, textsim_index *ix, const char *what)
 {
     gates_report rep;
-    gates_input in = { d->text, d->len, p, d->min_chars, d->max_chars, cat, ix, NULL,
-                       1700000000000 };
+    gates_input in = {
+        d->text, d->len, p, d->min_chars, d->max_chars, cat, ix, NULL, 1700000000000
+    };
     gates_config cfg;
     gates_config_default(&cfg);
     cfg.dup_window_days = 0; /* everything indexed counts */
@@ -235,8 +240,8 @@ static void check_no_banned_style(const char *text)
         const char *w = textscan_word(&t, k);
         if (strncmp(text + t.v[k].off, "US", 2) == 0)
             continue; /* the country */
-        static const char *const first_person[] = { "i", "i'm", "i've", "me", "my", "we",
-                                                    "our", "us", "mine", NULL };
+        static const char *const first_person[] = { "i",  "i'm", "i've", "me",   "my",
+                                                    "we", "our", "us",   "mine", NULL };
         for (int j = 0; first_person[j] != NULL; j++)
             if (strcmp(w, first_person[j]) == 0)
                 fail_msg("first person \"%s\" in: %s", w, text);
@@ -248,8 +253,7 @@ static void check_no_banned_style(const char *text)
 
 /* All pairs of n fingerprints: the highest similarity, its indices, and
  * how many pairs reach the threshold. */
-static double max_pair_similarity(textsim_fp *fps, size_t n, size_t *ia, size_t *ib,
-                                  size_t *over)
+static double max_pair_similarity(textsim_fp *fps, size_t n, size_t *ia, size_t *ib, size_t *over)
 {
     double best = 0.0;
     *over = 0;
@@ -488,8 +492,8 @@ static void generator_pairs_are_recognisable(void **state)
     for (int c = 0; c < NPAIR; c++) {
         for (int i = 0; i < TRAIN; i++) {
             generator_draft d;
-            gen(TYPES[c % NT], STYLES[c / NT], topic_key((size_t)i % 6),
-                PLATFORMS[(size_t)i % 4], 50000 + (uint64_t)(c * 100 + i), &d);
+            gen(TYPES[c % NT], STYLES[c / NT], topic_key((size_t)i % 6), PLATFORMS[(size_t)i % 4],
+                50000 + (uint64_t)(c * 100 + i), &d);
             float *row = &train[((size_t)c * TRAIN + i) * VDIM];
             trigram_counts(d.text, row);
             for (int k = 0; k < VDIM; k++)
@@ -533,8 +537,8 @@ static void generator_pairs_are_recognisable(void **state)
             }
             total++;
             if (getenv("GEN_DEBUG") && best != c)
-                fprintf(stderr, "want %s/%s got %s/%s [%s]:\n%s\n\n", TYPES[c % NT],
-                        STYLES[c / NT], TYPES[best % NT], STYLES[best / NT],
+                fprintf(stderr, "want %s/%s got %s/%s [%s]:\n%s\n\n", TYPES[c % NT], STYLES[c / NT],
+                        TYPES[best % NT], STYLES[best / NT],
                         platform_key(PLATFORMS[(size_t)(i + c) % 4]), d.text);
             correct += best == c;
             type_ok += best % NT == c % NT;
@@ -562,8 +566,8 @@ static void generator_pairs_are_recognisable(void **state)
     printf("(type, style) recognition on held-out topics: pair %.1f%% (chance %.1f%%), "
            "type %.1f%%, style %.1f%% of %d drafts\n",
            100.0 * acc, 100.0 / NPAIR, 100.0 * type_ok / total, 100.0 * style_ok / total, total);
-    printf("mean trigram similarity within a pair %.3f, between pairs %.3f (ratio %.2f)\n",
-           within, between, within / between);
+    printf("mean trigram similarity within a pair %.3f, between pairs %.3f (ratio %.2f)\n", within,
+           between, within / between);
     assert_true(acc >= 0.90);
     assert_true((double)type_ok / total >= 0.95);
     assert_true((double)style_ok / total >= 0.92);

@@ -161,9 +161,8 @@ static void edit_drop_last_word(const char *in, strbuf *out)
 static void textsim_threshold_calibration(void **state)
 {
     (void)state;
-    static const edit_fn edits[] = { edit_swap_word,       edit_case_punct,
-                                     edit_add_emoji_tag,   edit_reorder,
-                                     edit_append_sentence, edit_drop_last_word };
+    static const edit_fn edits[] = { edit_swap_word, edit_case_punct,      edit_add_emoji_tag,
+                                     edit_reorder,   edit_append_sentence, edit_drop_last_word };
     static const char *const types[] = { "myth_busting", "practical_tip", "story_insight",
                                          "research_breakdown" };
     static const char *const styles[] = { "truth_seeker", "storyteller", "practical_optimizer",
@@ -180,9 +179,15 @@ static void textsim_threshold_calibration(void **state)
 
     assert_non_null(cat);
     for (int i = 0; i < N; i++) {
-        generator_request rq = { types[i % 4], styles[(i / 4) % 4],
+        generator_request rq = { types[i % 4],
+                                 styles[(i / 4) % 4],
                                  catalog_entry_at(cat, CATALOG_TOPIC, (size_t)i % 3)->key,
-                                 plats[(i / 16) % 4], 300 + (uint64_t)i, NULL, NULL, 0, NULL,
+                                 plats[(i / 16) % 4],
+                                 300 + (uint64_t)i,
+                                 NULL,
+                                 NULL,
+                                 0,
+                                 NULL,
                                  0 };
         generator_draft d;
         char err[200];
