@@ -386,10 +386,14 @@ static grpc_channel_credentials *tls_noverify_creds(const herald_channel_options
         pairs = grpc_tls_identity_pairs_create();
         grpc_tls_identity_pairs_add_pair(pairs, o->key_pem, o->cert_pem);
     }
-    /* The provider takes ownership of pairs. */
-    grpc_tls_certificate_provider *prov =
-        grpc_tls_certificate_provider_static_data_create(o->ca_pem, pairs);
-    grpc_tls_credentials_options_set_certificate_provider(opts, prov);
+    /* The provider takes ownership of pairs. Core asserts that a static
+     * provider has something to provide: none at all without a CA or a
+     * client certificate (the default roots then apply, unused). */
+    grpc_tls_certificate_provider *prov = NULL;
+    if (o->ca_pem || pairs) {
+        prov = grpc_tls_certificate_provider_static_data_create(o->ca_pem, pairs);
+        grpc_tls_credentials_options_set_certificate_provider(opts, prov);
+    }
     if (o->ca_pem)
         grpc_tls_credentials_options_watch_root_certs(opts);
     if (o->cert_pem)
@@ -400,7 +404,8 @@ static grpc_channel_credentials *tls_noverify_creds(const herald_channel_options
     grpc_tls_credentials_options_set_check_call_host(opts, 0);
     grpc_channel_credentials *creds = grpc_tls_credentials_create(opts); /* owns opts */
     grpc_tls_certificate_verifier_release(v);
-    grpc_tls_certificate_provider_release(prov);
+    if (prov)
+        grpc_tls_certificate_provider_release(prov);
     return creds;
 }
 

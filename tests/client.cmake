@@ -43,3 +43,16 @@ target_link_libraries(clitest_proto PUBLIC herald_proto)
 
 herald_unit_test(test_json SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_json.c
                  LIBS herald_json herald_registry clitest_proto)
+
+# The C library end to end: its own rpc_testd (plaintext and TLS) on
+# 127.0.0.1, the typed stubs over TestService's generated wrappers.
+if(TARGET rpc_testd OR EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/rpc_testd.c)
+  add_executable(test_client ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_client.c)
+  target_link_libraries(test_client PRIVATE herald_client herald_common herald_proto
+                        rpc_test_proto PkgConfig::CMOCKA)
+  target_compile_definitions(test_client PRIVATE RPC_TESTD_BIN="$<TARGET_FILE:rpc_testd>")
+  add_dependencies(test_client rpc_testd)
+  herald_warnings(test_client)
+  add_test(NAME test_client COMMAND test_client)
+  set_tests_properties(test_client PROPERTIES LABELS e2e TIMEOUT 180)
+endif()
