@@ -35,9 +35,9 @@ typedef enum { RULE_JULIAN1, RULE_JULIAN0, RULE_MONTH } rule_kind;
 
 typedef struct tz_rule_date {
     rule_kind kind;
-    int day;   /* Jn: 1-365; n: 0-365; Mm.w.d: d (0 = Sunday) */
-    int month; /* Mm.w.d only */
-    int week;  /* Mm.w.d only: 1-5, 5 = last */
+    int day;        /* Jn: 1-365; n: 0-365; Mm.w.d: d (0 = Sunday) */
+    int month;      /* Mm.w.d only */
+    int week;       /* Mm.w.d only: 1-5, 5 = last */
     int32_t time_s; /* local time of day of the change; -167h..167h (RFC 8536 v3) */
 } tz_rule_date;
 
@@ -55,13 +55,14 @@ struct tz_zone {
     int64_t *trans;      /* strictly ascending */
     uint8_t *trans_type; /* index into types, < ntypes */
     size_t ntypes;
-    tz_type *types;      /* ntypes >= 1 */
-    bool has_rule;       /* footer present and non-empty */
+    tz_type *types; /* ntypes >= 1 */
+    bool has_rule;  /* footer present and non-empty */
     tz_rule rule;
     struct tz_zone *next; /* cache list link (tz_get only) */
 };
 
-static void set_err(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static void set_err(char *err, size_t cap, const char *fmt, ...)
 {
@@ -202,7 +203,8 @@ static bool parse_abbr(cursor *c, char *out)
             return false;
         c->p++;
     } else {
-        while (c->p < c->end && ((*c->p >= 'A' && *c->p <= 'Z') || (*c->p >= 'a' && *c->p <= 'z'))) {
+        while (c->p < c->end &&
+               ((*c->p >= 'A' && *c->p <= 'Z') || (*c->p >= 'a' && *c->p <= 'z'))) {
             if (n + 1 >= TZ_ABBR_MAX)
                 return false;
             out[n++] = *c->p;
@@ -417,8 +419,7 @@ static status tzif_block(const unsigned char *d, size_t len, size_t off, const t
             return ST_INVALID;
         }
         if (idx[i] >= k->typecnt) {
-            set_err(err, errcap, "TZif: transition %u names type %u of %u", i, idx[i],
-                    k->typecnt);
+            set_err(err, errcap, "TZif: transition %u names type %u of %u", i, idx[i], k->typecnt);
             return ST_INVALID;
         }
         z->trans[i] = t;

@@ -31,27 +31,27 @@
 #include "status.h"
 
 #define TZ_DIR_DEFAULT "/usr/share/zoneinfo"
-#define TZ_NAME_MAX 64              /* profiles.time_zone holds at most 64 chars */
-#define TZ_FILE_MAX (256 * 1024)    /* the largest real zone file is < 4 KiB */
-#define TZ_CACHE_MAX 1024           /* zones kept by tz_get (tzdata has ~600) */
-#define TZ_MIN_S (-62135596800LL)   /* 0001-01-01T00:00:00Z */
-#define TZ_MAX_S (253402300799LL)   /* 9999-12-31T23:59:59Z */
+#define TZ_NAME_MAX 64            /* profiles.time_zone holds at most 64 chars */
+#define TZ_FILE_MAX (256 * 1024)  /* the largest real zone file is < 4 KiB */
+#define TZ_CACHE_MAX 1024         /* zones kept by tz_get (tzdata has ~600) */
+#define TZ_MIN_S (-62135596800LL) /* 0001-01-01T00:00:00Z */
+#define TZ_MAX_S (253402300799LL) /* 9999-12-31T23:59:59Z */
 
 typedef struct tz_zone tz_zone; /* opaque, immutable once built */
 
 /* Broken-down local time of an instant in a zone. */
 typedef struct tz_local {
-    int64_t year;      /* proleptic Gregorian, 1..9999 (after the offset, 0..10000) */
-    int month;         /* 1-12 */
-    int day;           /* 1-31 */
-    int hour;          /* 0-23 */
-    int minute;        /* 0-59 */
-    int second;        /* 0-59 */
-    int iso_weekday;   /* 1 = Monday ... 7 = Sunday */
-    int yday;          /* 0-365 */
+    int64_t year;         /* proleptic Gregorian, 1..9999 (after the offset, 0..10000) */
+    int month;            /* 1-12 */
+    int day;              /* 1-31 */
+    int hour;             /* 0-23 */
+    int minute;           /* 0-59 */
+    int second;           /* 0-59 */
+    int iso_weekday;      /* 1 = Monday ... 7 = Sunday */
+    int yday;             /* 0-365 */
     int32_t utc_offset_s; /* local = UTC + offset */
     bool is_dst;
-    char abbr[16];     /* "CEST", "+0530"; NUL-terminated, may be truncated */
+    char abbr[16]; /* "CEST", "+0530"; NUL-terminated, may be truncated */
 } tz_local;
 
 /* True when name is an acceptable zone name (syntax only; see above). */

@@ -23,8 +23,8 @@ int64_t backoff_delay_ms(int attempt, int initial_s, int max_s, int retry_after_
         base_ms = cap_ms;
     int64_t delay = base_ms / 2 + (int64_t)(jitter * (double)(base_ms - base_ms / 2));
     if (retry_after_s >= 0) {
-        int64_t ra = retry_after_s > BACKOFF_RETRY_AFTER_CAP_S ? BACKOFF_RETRY_AFTER_CAP_S
-                                                               : retry_after_s;
+        int64_t ra =
+            retry_after_s > BACKOFF_RETRY_AFTER_CAP_S ? BACKOFF_RETRY_AFTER_CAP_S : retry_after_s;
         if (ra * 1000 > delay)
             delay = ra * 1000;
     }

@@ -122,7 +122,8 @@ static void requeue_or_fail(const lease_limits *lim, lease_record *r, int64_t ne
 static status on_schedule(lease_record *r, const lease_event *ev, lease_result *res)
 {
     if (r->post.state != LEASE_POST_APPROVED && r->post.state != LEASE_POST_SCHEDULED)
-        return refuse(res, ST_FAILED_PRECONDITION, "only APPROVED or SCHEDULED posts can be scheduled");
+        return refuse(res, ST_FAILED_PRECONDITION,
+                      "only APPROVED or SCHEDULED posts can be scheduled");
     if (r->attempt.state == LEASE_ATTEMPT_LEASED)
         return refuse(res, ST_INTERNAL, "a SCHEDULED post holds a live lease");
     r->post.state = LEASE_POST_SCHEDULED;

@@ -170,12 +170,12 @@ typedef struct lease_limits {
 void lease_limits_from_policy(const policy *p, lease_limits *out);
 
 typedef struct lease_result {
-    bool changed;          /* write the post and the attempt back */
-    bool new_attempt;      /* CLAIM: the attempt is a new row to insert */
-    bool duplicate;        /* REPORT/CANCEL: already applied; nothing changed */
+    bool changed;                  /* write the post and the attempt back */
+    bool new_attempt;              /* CLAIM: the attempt is a new row to insert */
+    bool duplicate;                /* REPORT/CANCEL: already applied; nothing changed */
     lease_reconcile_action action; /* RECONCILE */
     int64_t next_attempt_ms;       /* REPORT RETRYABLE that re-queued; else 0 */
-    const char *reason;    /* why it was refused, or what happened; static */
+    const char *reason;            /* why it was refused, or what happened; static */
 } lease_result;
 
 /* Applies ev to *rec. On ST_OK *rec is the new state (res->changed says

@@ -77,15 +77,15 @@ size_t policy_validate(const policy *p, policy_violation *v, size_t cap)
         add_violation(&l, "quiet_hours", "at most %d windows, got %zu", POLICY_MAX_QUIET,
                       p->n_quiet_hours);
     } else {
-        for (size_t i = 0; i < p->n_quiet_hours; i++) {
-            char f[48];
+        for (int i = 0; i < (int)p->n_quiet_hours; i++) {
+            char f[48]; /* "quiet_hours[" + up to 11 digits + "].start_minute_of_day" fits */
             const policy_quiet *q = &p->quiet_hours[i];
-            snprintf(f, sizeof f, "quiet_hours[%zu].start_minute_of_day", i);
+            snprintf(f, sizeof f, "quiet_hours[%d].start_minute_of_day", i);
             check_range(&l, f, q->start_minute_of_day, 0, 1439);
-            snprintf(f, sizeof f, "quiet_hours[%zu].end_minute_of_day", i);
+            snprintf(f, sizeof f, "quiet_hours[%d].end_minute_of_day", i);
             check_range(&l, f, q->end_minute_of_day, 0, 1439);
             if (q->days_mask & ~0x7fu) {
-                snprintf(f, sizeof f, "quiet_hours[%zu].days", i);
+                snprintf(f, sizeof f, "quiet_hours[%d].days", i);
                 add_violation(&l, f, "days must be DAY_OF_WEEK_MONDAY to DAY_OF_WEEK_SUNDAY");
             }
         }

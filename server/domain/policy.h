@@ -56,16 +56,16 @@ typedef struct policy {
     int min_gap_minutes;    /* 0-1440 */
     policy_quiet quiet_hours[POLICY_MAX_QUIET];
     size_t n_quiet_hours;
-    int min_replies_per_hour; /* 0-60 */
-    int max_replies_per_hour; /* 0-60, >= min */
-    int max_replies_per_day;  /* 0-1440, >= max per hour */
-    int reply_root_cooldown_hours;   /* 0-720 */
-    int reply_author_cooldown_hours; /* 0-720 */
-    int reply_freshness_minutes;     /* 1-10080 */
-    int rate_limit_cooldown_minutes; /* 1-10080 */
-    int auth_wall_cooldown_minutes;  /* 1-10080 */
-    int challenge_cooldown_minutes;  /* 1-10080; also RESTRICTED */
-    double cooldown_target_factor;   /* (0, 1] */
+    int min_replies_per_hour;          /* 0-60 */
+    int max_replies_per_hour;          /* 0-60, >= min */
+    int max_replies_per_day;           /* 0-1440, >= max per hour */
+    int reply_root_cooldown_hours;     /* 0-720 */
+    int reply_author_cooldown_hours;   /* 0-720 */
+    int reply_freshness_minutes;       /* 1-10080 */
+    int rate_limit_cooldown_minutes;   /* 1-10080 */
+    int auth_wall_cooldown_minutes;    /* 1-10080 */
+    int challenge_cooldown_minutes;    /* 1-10080; also RESTRICTED */
+    double cooldown_target_factor;     /* (0, 1] */
     int max_publish_attempts;          /* 1-20 */
     int retry_initial_backoff_seconds; /* 1-86400 */
     int retry_max_backoff_seconds;     /* 1-86400, >= initial */

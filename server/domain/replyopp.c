@@ -60,9 +60,9 @@ const char *replyopp_tier_name(replyopp_tier t)
 
 /* Words of 4+ letters too common to say what a topic is about. */
 static const char *const stopwords[] = {
-    "about", "after", "also", "and", "been", "does", "each", "from", "have", "into", "more",
-    "most", "much", "only", "other", "over", "some", "such", "than", "that", "their", "them",
-    "then", "there", "these", "they", "this", "what", "when", "which", "while", "with", "your",
+    "about", "after", "also",  "and",   "been", "does", "each", "from",  "have",  "into",  "more",
+    "most",  "much",  "only",  "other", "over", "some", "such", "than",  "that",  "their", "them",
+    "then",  "there", "these", "they",  "this", "what", "when", "which", "while", "with",  "your",
 };
 
 static bool is_stopword(const char *w, size_t n)
@@ -266,8 +266,8 @@ status replyopp_evaluate(const replyopp_ctx *ctx, const replyopp_target *t, int6
     out->tier = replyopp_tier_of(t->author_followers);
     out->expire_ms = t->create_ms + (int64_t)p->reply_freshness_minutes * 60000;
     out->relevance = ctx->topics ? replyopp_relevance(ctx->topics, t->text, t->text_len) : 0.0;
-    out->score = (0.25 + 0.75 * out->relevance) * log1p(out->velocity_per_hour) +
-                 0.1 * out->relevance;
+    out->score =
+        (0.25 + 0.75 * out->relevance) * log1p(out->velocity_per_hour) + 0.1 * out->relevance;
 
     double min_rel = ctx->min_relevance > 0 ? ctx->min_relevance : REPLYOPP_MIN_RELEVANCE;
     bool root = t->root_external_id == NULL || t->root_external_id[0] == '\0' ||

@@ -102,8 +102,8 @@ typedef struct replyopp_target {
     int64_t author_followers;     /* < 0 unknown */
     const char *text;             /* required, UTF-8 */
     size_t text_len;
-    int64_t create_ms; /* required (> 0) */
-    int64_t observe_ms; /* 0 = now */
+    int64_t create_ms;               /* required (> 0) */
+    int64_t observe_ms;              /* 0 = now */
     int64_t likes, replies, reposts; /* < 0 unknown */
 } replyopp_target;
 
@@ -115,8 +115,8 @@ typedef struct replyopp_reply {
 } replyopp_reply;
 
 typedef struct replyopp_ctx {
-    const policy *policy;               /* freshness and cooldown hours */
-    const char *const *own_author_ids;  /* the profile's own platform ids */
+    const policy *policy;              /* freshness and cooldown hours */
+    const char *const *own_author_ids; /* the profile's own platform ids */
     size_t n_own;
     const replyopp_reply *replies;
     size_t n_replies;

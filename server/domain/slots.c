@@ -47,7 +47,7 @@ static const char *prior_band(int hour)
 
 typedef struct cand {
     int64_t t;
-    int how;       /* profile-local hour of week */
+    int how; /* profile-local hour of week */
     int local_hour;
     double mean;
     double sd;
@@ -163,8 +163,9 @@ static void fill_slot(const slots_request *req, const cand *c, const int *rank, 
         s->level = SLOTS_PRIOR_LEVEL;
         s->basis = SLOTS_BASIS_PRIOR;
         s->history_weight = 0.0;
-        snprintf(s->reason, sizeof s->reason, "%s %02d:%02d: %s of the hour-of-day prior%s, no history yet",
-                 day, lt.hour, lt.minute, prior_band(c->local_hour),
+        snprintf(s->reason, sizeof s->reason,
+                 "%s %02d:%02d: %s of the hour-of-day prior%s, no history yet", day, lt.hour,
+                 lt.minute, prior_band(c->local_hour),
                  req->n_audience > 0 ? " across the audience's time zones" : "");
         return;
     }

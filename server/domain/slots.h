@@ -80,8 +80,8 @@ typedef struct slots_audience {
 } slots_audience;
 
 typedef struct slots_request {
-    const policy_ctx *ctx;    /* policy, profile zone, cooldown, other posts */
-    const slots_model *model; /* NULL: no history, use the hour-of-day prior */
+    const policy_ctx *ctx;          /* policy, profile zone, cooldown, other posts */
+    const slots_model *model;       /* NULL: no history, use the hour-of-day prior */
     const slots_audience *audience; /* prior only; may be NULL */
     size_t n_audience;              /* 0-SLOTS_MAX_AUDIENCE */
     int64_t after_s;                /* first possible start (rounded up to 900 s) */
@@ -92,10 +92,10 @@ typedef struct slots_request {
 
 typedef struct slots_slot {
     int64_t start_s;
-    int hour_of_week; /* profile-local, 0-167 */
-    double expected_reward; /* posterior mean */
+    int hour_of_week;           /* profile-local, 0-167 */
+    double expected_reward;     /* posterior mean */
     double lower, upper, level; /* credible interval */
-    double draw;              /* the Thompson score it was ranked by */
+    double draw;                /* the Thompson score it was ranked by */
     slots_basis basis;
     double history_weight;
     char reason[160];

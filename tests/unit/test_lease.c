@@ -49,8 +49,8 @@ typedef enum {
 } fixture;
 
 static const char *const fixture_names[F_COUNT] = {
-    "DRAFT", "APPROVED", "SCHED_DUE", "SCHED_FUTURE", "SCHED_BACKOFF", "PUB_LIVE",
-    "PUB_LAPSED", "UNCONFIRMED", "PUBLISHED", "FAILED", "REJECTED", "CANCELLED",
+    "DRAFT",      "APPROVED",    "SCHED_DUE", "SCHED_FUTURE", "SCHED_BACKOFF", "PUB_LIVE",
+    "PUB_LAPSED", "UNCONFIRMED", "PUBLISHED", "FAILED",       "REJECTED",      "CANCELLED",
 };
 
 static lease_record make(fixture f)
@@ -77,38 +77,68 @@ static lease_record make(fixture f)
         r.post.state = LEASE_POST_SCHEDULED;
         r.post.attempt_count = 1;
         r.post.next_attempt_ms = NOW + MIN_MS;
-        r.attempt = (lease_attempt){ 1, LEASE_ATTEMPT_FAILED, "A", NOW - 3 * MIN_MS,
-                                     NOW - MIN_MS, NOW - 2 * MIN_MS, LEASE_OUTCOME_RETRYABLE, 6,
+        r.attempt = (lease_attempt){ 1,
+                                     LEASE_ATTEMPT_FAILED,
+                                     "A",
+                                     NOW - 3 * MIN_MS,
+                                     NOW - MIN_MS,
+                                     NOW - 2 * MIN_MS,
+                                     LEASE_OUTCOME_RETRYABLE,
+                                     6,
                                      NULL };
         break;
     case F_PUB_LIVE:
     case F_PUB_LAPSED:
         r.post.state = LEASE_POST_PUBLISHING;
         r.post.attempt_count = 2;
-        r.attempt = (lease_attempt){ 2, LEASE_ATTEMPT_LEASED, "A", NOW - MIN_MS,
-                                     f == F_PUB_LIVE ? NOW + MIN_MS : NOW - MIN_MS, 0,
-                                     LEASE_OUTCOME_NONE, 0, NULL };
+        r.attempt = (lease_attempt){ 2,
+                                     LEASE_ATTEMPT_LEASED,
+                                     "A",
+                                     NOW - MIN_MS,
+                                     f == F_PUB_LIVE ? NOW + MIN_MS : NOW - MIN_MS,
+                                     0,
+                                     LEASE_OUTCOME_NONE,
+                                     0,
+                                     NULL };
         break;
     case F_UNCONFIRMED:
         r.post.state = LEASE_POST_UNCONFIRMED;
         r.post.attempt_count = 1;
-        r.attempt = (lease_attempt){ 1, LEASE_ATTEMPT_UNKNOWN, "A", NOW - 41 * MIN_MS,
-                                     NOW - 39 * MIN_MS, NOW - 40 * MIN_MS, LEASE_OUTCOME_UNKNOWN,
-                                     5, NULL };
+        r.attempt = (lease_attempt){ 1,
+                                     LEASE_ATTEMPT_UNKNOWN,
+                                     "A",
+                                     NOW - 41 * MIN_MS,
+                                     NOW - 39 * MIN_MS,
+                                     NOW - 40 * MIN_MS,
+                                     LEASE_OUTCOME_UNKNOWN,
+                                     5,
+                                     NULL };
         break;
     case F_PUBLISHED:
         r.post.state = LEASE_POST_PUBLISHED;
         r.post.attempt_count = 1;
         r.post.external_id = "x1";
-        r.attempt = (lease_attempt){ 1, LEASE_ATTEMPT_SUCCEEDED, "A", NOW - 3 * MIN_MS,
-                                     NOW - MIN_MS, NOW - 2 * MIN_MS, LEASE_OUTCOME_SUCCESS, 0,
+        r.attempt = (lease_attempt){ 1,
+                                     LEASE_ATTEMPT_SUCCEEDED,
+                                     "A",
+                                     NOW - 3 * MIN_MS,
+                                     NOW - MIN_MS,
+                                     NOW - 2 * MIN_MS,
+                                     LEASE_OUTCOME_SUCCESS,
+                                     0,
                                      "x1" };
         break;
     case F_FAILED:
         r.post.state = LEASE_POST_FAILED;
         r.post.attempt_count = 1;
-        r.attempt = (lease_attempt){ 1, LEASE_ATTEMPT_FAILED, "A", NOW - 3 * MIN_MS,
-                                     NOW - MIN_MS, NOW - 2 * MIN_MS, LEASE_OUTCOME_PERMANENT, 7,
+        r.attempt = (lease_attempt){ 1,
+                                     LEASE_ATTEMPT_FAILED,
+                                     "A",
+                                     NOW - 3 * MIN_MS,
+                                     NOW - MIN_MS,
+                                     NOW - 2 * MIN_MS,
+                                     LEASE_OUTCOME_PERMANENT,
+                                     7,
                                      NULL };
         break;
     case F_REJECTED:
@@ -144,9 +174,20 @@ typedef enum {
 } event_id;
 
 static const char *const event_names[E_COUNT] = {
-    "SCHEDULE", "CLAIM_B", "RENEW_A", "RENEW_B", "EXPIRE", "REPORT_A_SUCCESS",
-    "REPORT_A_RETRYABLE", "REPORT_A_PERMANENT", "REPORT_A_UNKNOWN", "REPORT_B_SUCCESS",
-    "RECONCILE_FOUND", "RECONCILE_ABSENT", "RECONCILE_EARLY", "CANCEL",
+    "SCHEDULE",
+    "CLAIM_B",
+    "RENEW_A",
+    "RENEW_B",
+    "EXPIRE",
+    "REPORT_A_SUCCESS",
+    "REPORT_A_RETRYABLE",
+    "REPORT_A_PERMANENT",
+    "REPORT_A_UNKNOWN",
+    "REPORT_B_SUCCESS",
+    "RECONCILE_FOUND",
+    "RECONCILE_ABSENT",
+    "RECONCILE_EARLY",
+    "CANCEL",
 };
 
 static lease_event make_event(event_id e)
@@ -291,8 +332,8 @@ static void lease_every_state_and_event(void **state)
             const char *what = res.reason ? res.reason : "(none)";
             if (want == NULL) {
                 if (st != ST_FAILED_PRECONDITION)
-                    fail_msg("%s + %s: status %s (%s), want FAILED_PRECONDITION",
-                             fixture_names[f], event_names[e], status_name(st), what);
+                    fail_msg("%s + %s: status %s (%s), want FAILED_PRECONDITION", fixture_names[f],
+                             event_names[e], status_name(st), what);
                 if (memcmp(&rec, &before, sizeof rec) != 0)
                     fail_msg("%s + %s: refused but changed", fixture_names[f], event_names[e]);
                 assert_non_null(res.reason);
@@ -333,8 +374,15 @@ static void lease_transitions_carry_the_right_values(void **state)
     /* Claim: a new attempt numbered after the last one. */
     lease_record r = make(F_SCHED_DUE);
     r.post.attempt_count = 2;
-    r.attempt = (lease_attempt){ 2, LEASE_ATTEMPT_EXPIRED, "A", NOW - 9 * MIN_MS, NOW - 7 * MIN_MS,
-                                 NOW - 6 * MIN_MS, LEASE_OUTCOME_NONE, 0, NULL };
+    r.attempt = (lease_attempt){ 2,
+                                 LEASE_ATTEMPT_EXPIRED,
+                                 "A",
+                                 NOW - 9 * MIN_MS,
+                                 NOW - 7 * MIN_MS,
+                                 NOW - 6 * MIN_MS,
+                                 LEASE_OUTCOME_NONE,
+                                 0,
+                                 NULL };
     lease_event ev = make_event(E_CLAIM_B);
     assert_int_equal(lease_apply(&lim, &r, &ev, &res), ST_OK);
     assert_int_equal(r.attempt.number, 3);
@@ -544,21 +592,22 @@ static uint64_t mix_next(uint64_t *s)
 #define SIM_STEPS 200000
 
 typedef struct sim_post {
-    lease_record rec;     /* current: post + latest attempt */
+    lease_record rec;       /* current: post + latest attempt */
     lease_attempt hist[32]; /* every attempt by number (1-based) */
-    int on_platform;       /* times the platform accepted it */
+    int on_platform;        /* times the platform accepted it */
     char ext[16];
 } sim_post;
 
 typedef struct sim_exec {
-    int post;    /* -1 idle */
-    int attempt; /* attempt number it holds */
+    int post;        /* -1 idle */
+    int attempt;     /* attempt number it holds */
     int64_t plan_ms; /* when it acts */
     int plan;        /* 0 publish ok, 1 retryable, 2 unknown-published, 3 unknown-not, 4 crash */
 } sim_exec;
 
-static const char *const exec_ids[SIM_EXECUTORS] = { "e0", "e1", "e2", "e3",
-                                                     "e4", "e5", "e6", "e7" };
+static const char *const exec_ids[SIM_EXECUTORS] = {
+    "e0", "e1", "e2", "e3", "e4", "e5", "e6", "e7"
+};
 
 /* Executors claim, act after a random delay (sometimes past their lease),
  * crash, repeat reports and send stale ones; a reconciler settles UNKNOWN
@@ -607,9 +656,12 @@ static void lease_simulation_never_publishes_twice(void **state)
                 sim_post *q = &posts[i];
                 if (q->rec.post.state != LEASE_POST_UNCONFIRMED)
                     continue;
-                lease_event rc = { .kind = LEASE_EV_RECONCILE, .now_ms = now,
-                                   .found = q->on_platform > 0, .external_id = q->ext,
-                                   .observe_start_ms = NOW, .observe_end_ms = now };
+                lease_event rc = { .kind = LEASE_EV_RECONCILE,
+                                   .now_ms = now,
+                                   .found = q->on_platform > 0,
+                                   .external_id = q->ext,
+                                   .observe_start_ms = NOW,
+                                   .observe_end_ms = now };
                 assert_int_equal(lease_apply(&lim, &q->rec, &rc, &res), ST_OK);
                 q->hist[q->rec.attempt.number] = q->rec.attempt;
                 matched += res.action == LEASE_RECONCILE_MATCHED;
@@ -630,8 +682,10 @@ static void lease_simulation_never_publishes_twice(void **state)
                 }
                 if (p->rec.post.state != LEASE_POST_SCHEDULED)
                     continue;
-                lease_event cl = { .kind = LEASE_EV_CLAIM, .now_ms = now,
-                                   .executor_id = exec_ids[e], .lease_ms = 20000 };
+                lease_event cl = { .kind = LEASE_EV_CLAIM,
+                                   .now_ms = now,
+                                   .executor_id = exec_ids[e],
+                                   .lease_ms = 20000 };
                 if (lease_apply(&lim, &p->rec, &cl, &res) == ST_OK) {
                     assert_true(p->rec.attempt.number < 32);
                     p->hist[p->rec.attempt.number] = p->rec.attempt;
@@ -642,7 +696,8 @@ static void lease_simulation_never_publishes_twice(void **state)
                     if (ex[e].plan > 4)
                         ex[e].plan = 1;
                     /* Usually well within the lease, sometimes past it. */
-                    ex[e].plan_ms = now + (int64_t)(mix_next(&s) % (mix_next(&s) % 8 ? 15000 : 40000));
+                    uint64_t span = mix_next(&s) % 8 ? 15000 : 40000;
+                    ex[e].plan_ms = now + (int64_t)(mix_next(&s) % span);
                     break;
                 }
             }
@@ -654,9 +709,11 @@ static void lease_simulation_never_publishes_twice(void **state)
         int n = ex[e].attempt;
         lease_record named = p->rec;
         named.attempt = p->hist[n]; /* the store loads the attempt the lease id names */
-        bool was_live = named.attempt.state == LEASE_ATTEMPT_LEASED && now < named.attempt.expire_ms;
-        lease_event rep = { .kind = LEASE_EV_REPORT, .now_ms = now, .executor_id = exec_ids[e],
-                            .retry_after_s = -1 };
+        bool was_live =
+            named.attempt.state == LEASE_ATTEMPT_LEASED && now < named.attempt.expire_ms;
+        lease_event rep = {
+            .kind = LEASE_EV_REPORT, .now_ms = now, .executor_id = exec_ids[e], .retry_after_s = -1
+        };
         char key[32];
         snprintf(key, sizeof key, "%d/%d", ex[e].post, n);
         rep.jitter = backoff_jitter(key, strlen(key));
@@ -708,7 +765,6 @@ static void lease_simulation_never_publishes_twice(void **state)
             fail_msg("report: %s (%s)", status_name(st), res.reason);
         }
         ex[e].post = -1;
-
     }
     size_t published = 0, failed = 0, other = 0;
     for (int i = 0; i < SIM_POSTS; i++) {
@@ -729,11 +785,13 @@ static void lease_simulation_never_publishes_twice(void **state)
                           (long long)posts[i].rec.post.next_attempt_ms, (long long)now);
         }
     }
-    print_message("simulation: %d posts: %zu published (%zu by report, %zu reconciled), %zu failed, "
-                  "%zu unsettled after %d steps; %zu leases expired, %zu stale reports refused, %zu duplicates "
-                  "answered, %zu requeued by reconcile\n",
-                  SIM_POSTS, published, published_by_report, matched, failed, other, steps, expired,
-                  stale_refused, dup_ok, requeued);
+    print_message(
+        "simulation: %d posts: %zu published (%zu by report, %zu reconciled), %zu failed, "
+        "%zu unsettled after %d steps; %zu leases expired, %zu stale reports refused, %zu "
+        "duplicates "
+        "answered, %zu requeued by reconcile\n",
+        SIM_POSTS, published, published_by_report, matched, failed, other, steps, expired,
+        stale_refused, dup_ok, requeued);
     assert_int_equal(stale_applied, 0);
     assert_int_equal(other, 0);
     assert_true(expired > 0 && stale_refused > 0 && dup_ok > 0 && matched > 0 && requeued > 0);

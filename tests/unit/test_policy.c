@@ -56,10 +56,22 @@ static void policy_defaults_are_documented_and_valid(void **state)
 }
 
 typedef void (*mutator)(policy *p);
-static void m_hour(policy *p) { p->max_posts_per_hour = 61; }
-static void m_day(policy *p) { p->max_posts_per_day = -1; }
-static void m_gap(policy *p) { p->min_gap_minutes = 1441; }
-static void m_quiet_n(policy *p) { p->n_quiet_hours = POLICY_MAX_QUIET + 1; }
+static void m_hour(policy *p)
+{
+    p->max_posts_per_hour = 61;
+}
+static void m_day(policy *p)
+{
+    p->max_posts_per_day = -1;
+}
+static void m_gap(policy *p)
+{
+    p->min_gap_minutes = 1441;
+}
+static void m_quiet_n(policy *p)
+{
+    p->n_quiet_hours = POLICY_MAX_QUIET + 1;
+}
 static void m_quiet_end(policy *p)
 {
     p->n_quiet_hours = 2;
@@ -70,18 +82,39 @@ static void m_quiet_days(policy *p)
     p->n_quiet_hours = 1;
     p->quiet_hours[0].days_mask = 0x80;
 }
-static void m_replies(policy *p) { p->min_replies_per_hour = 7; }
-static void m_factor0(policy *p) { p->cooldown_target_factor = 0.0; }
-static void m_factor_nan(policy *p) { p->cooldown_target_factor = 0.0 / 0.0; }
-static void m_attempts(policy *p) { p->max_publish_attempts = 0; }
-static void m_backoff(policy *p) { p->retry_initial_backoff_seconds = 4000; }
+static void m_replies(policy *p)
+{
+    p->min_replies_per_hour = 7;
+}
+static void m_factor0(policy *p)
+{
+    p->cooldown_target_factor = 0.0;
+}
+static void m_factor_nan(policy *p)
+{
+    p->cooldown_target_factor = 0.0 / 0.0;
+}
+static void m_attempts(policy *p)
+{
+    p->max_publish_attempts = 0;
+}
+static void m_backoff(policy *p)
+{
+    p->retry_initial_backoff_seconds = 4000;
+}
 static void m_hour_gt_day(policy *p)
 {
     p->max_posts_per_hour = 10;
     p->max_posts_per_day = 5;
 }
-static void m_fresh(policy *p) { p->reply_freshness_minutes = 0; }
-static void m_reconcile(policy *p) { p->reconcile_window_minutes = 1441; }
+static void m_fresh(policy *p)
+{
+    p->reply_freshness_minutes = 0;
+}
+static void m_reconcile(policy *p)
+{
+    p->reconcile_window_minutes = 1441;
+}
 
 static void policy_validation_names_each_field(void **state)
 {
@@ -240,8 +273,7 @@ static void policy_daily_quota_counts_the_local_day(void **state)
     policy_ctx c = ctx_of(&p, kol, posts, 3);
     assert_int_equal(policy_check(&c, local_to_utc(kol, 2024, 6, 1, 23, 50), NULL),
                      POLICY_RULE_DAILY_QUOTA);
-    assert_int_equal(policy_check(&c, local_to_utc(kol, 2024, 6, 2, 0, 10), NULL),
-                     POLICY_RULE_OK);
+    assert_int_equal(policy_check(&c, local_to_utc(kol, 2024, 6, 2, 0, 10), NULL), POLICY_RULE_OK);
     /* 2024-06-01 00:10 local is still 2024-05-31 in UTC: a UTC day would allow it. */
     int64_t early = local_to_utc(kol, 2024, 6, 1, 0, 10);
     policy_ctx cu = ctx_of(&p, NULL, posts, 3);
@@ -287,14 +319,13 @@ static void policy_cooldowns_block_then_halve(void **state)
     policy_cooldown cd, cd2, cd3;
 
     /* Rate limited with a reset time: until the reset. */
-    assert_int_equal(policy_cooldown_from_signal(&p, NULL, POLICY_SIGNAL_RATE_LIMITED, now,
-                                                 now + 900, &cd),
-                     ST_OK);
+    assert_int_equal(
+        policy_cooldown_from_signal(&p, NULL, POLICY_SIGNAL_RATE_LIMITED, now, now + 900, &cd),
+        ST_OK);
     assert_int_equal(cd.end_s, now + 900);
     /* Without: the policy's minutes. A far reset is capped at 7 days. */
-    assert_int_equal(policy_cooldown_from_signal(&p, NULL, POLICY_SIGNAL_RATE_LIMITED, now, 0,
-                                                 &cd2),
-                     ST_OK);
+    assert_int_equal(
+        policy_cooldown_from_signal(&p, NULL, POLICY_SIGNAL_RATE_LIMITED, now, 0, &cd2), ST_OK);
     assert_int_equal(cd2.end_s, now + 60 * MIN_S);
     assert_int_equal(policy_cooldown_from_signal(&p, NULL, POLICY_SIGNAL_RATE_LIMITED, now,
                                                  now + 30 * 86400, &cd2),
@@ -304,16 +335,15 @@ static void policy_cooldowns_block_then_halve(void **state)
     assert_int_equal(policy_cooldown_from_signal(&p, NULL, POLICY_SIGNAL_AUTH_WALL, now, 0, &cd2),
                      ST_OK);
     assert_int_equal(cd2.end_s, now + 720 * MIN_S);
-    assert_int_equal(policy_cooldown_from_signal(&p, &cd2, POLICY_SIGNAL_RATE_LIMITED,
-                                                 now + 60, 0, &cd3),
-                     ST_OK);
+    assert_int_equal(
+        policy_cooldown_from_signal(&p, &cd2, POLICY_SIGNAL_RATE_LIMITED, now + 60, 0, &cd3),
+        ST_OK);
     assert_int_equal(cd3.end_s, now + 720 * MIN_S);
     assert_int_equal(cd3.kind, POLICY_SIGNAL_AUTH_WALL);
     assert_int_equal(cd3.start_s, now);
     /* CLEARED ends it now. */
-    assert_int_equal(policy_cooldown_from_signal(&p, &cd2, POLICY_SIGNAL_CLEARED, now + 120, 0,
-                                                 &cd3),
-                     ST_OK);
+    assert_int_equal(
+        policy_cooldown_from_signal(&p, &cd2, POLICY_SIGNAL_CLEARED, now + 120, 0, &cd3), ST_OK);
     assert_int_equal(cd3.end_s, now + 120);
     assert_int_equal(policy_cooldown_from_signal(&p, NULL, (policy_signal)9, now, 0, &cd3),
                      ST_INVALID);

@@ -26,9 +26,15 @@ static const replyopp_topic seed_topics[] = {
 
 static replyopp_target target(const char *id, const char *author, const char *text)
 {
-    replyopp_target t = { .external_post_id = id, .author_id = author, .text = text,
-                          .text_len = strlen(text), .create_ms = NOW - 30 * MIN_MS,
-                          .author_followers = 5000, .likes = 10, .replies = 2, .reposts = 3 };
+    replyopp_target t = { .external_post_id = id,
+                          .author_id = author,
+                          .text = text,
+                          .text_len = strlen(text),
+                          .create_ms = NOW - 30 * MIN_MS,
+                          .author_followers = 5000,
+                          .likes = 10,
+                          .replies = 2,
+                          .reposts = 3 };
     return t;
 }
 
@@ -99,8 +105,12 @@ static void replyopp_each_filter_and_its_order(void **state)
         { "other-root", "carol", NOW - 11 * HOUR_MS },
         { "other-root2", "dave", NOW - 13 * HOUR_MS },
     };
-    replyopp_ctx ctx = { .policy = &p, .own_author_ids = own, .n_own = 1, .replies = replies,
-                         .n_replies = 4, .topics = topics };
+    replyopp_ctx ctx = { .policy = &p,
+                         .own_author_ids = own,
+                         .n_own = 1,
+                         .replies = replies,
+                         .n_replies = 4,
+                         .topics = topics };
     const char *on = "Sleep debt adds up over a week.";
     const char *off = "Our new phone case is out today.";
     replyopp_eval ev;
@@ -131,8 +141,8 @@ static void replyopp_each_filter_and_its_order(void **state)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         assert_int_equal(replyopp_evaluate(&ctx, &cases[i].t, NOW, &ev), ST_OK);
         if (ev.filter != cases[i].want)
-            fail_msg("case %zu (%s): filter %d, want %d", i, cases[i].t.external_post_id,
-                     ev.filter, cases[i].want);
+            fail_msg("case %zu (%s): filter %d, want %d", i, cases[i].t.external_post_id, ev.filter,
+                     cases[i].want);
         assert_int_equal(ev.expire_ms, cases[i].t.create_ms + 180 * MIN_MS);
     }
     /* Policy cooldowns are honoured: a 0 h author cooldown lets carol back in. */
@@ -234,8 +244,8 @@ static void replyopp_ranking(void **state)
     /* Same creation time for the two cold relevant posts: the id decides. */
     size_t kept = replyopp_rank(items, n, 0);
     assert_int_equal(kept, n);
-    static const char *const want[] = { "hot-on", "hot-half", "warm-on",
-                                        "cold-on",  "cold-on-b", "cold-half" };
+    static const char *const want[] = { "hot-on",  "hot-half",  "warm-on",
+                                        "cold-on", "cold-on-b", "cold-half" };
     for (size_t i = 0; i < n; i++)
         if (strcmp(items[i].external_post_id, want[i]) != 0)
             fail_msg("rank %zu: %s (score %.3f), want %s", i, items[i].external_post_id,

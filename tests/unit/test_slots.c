@@ -185,7 +185,8 @@ static double hidden_share(const slots_model *m, policy *p, const tz_zone *z, bo
         size_t n;
         req.seed = seed;
         /* 2024-06-01 00:00 in New York is 04:00Z; then whole days, or not */
-        req.after_s = T0 + 4 * HOUR_S + (int64_t)seed * DAY_S + (aligned ? 0 : (int64_t)seed * 11 * 900);
+        req.after_s =
+            T0 + 4 * HOUR_S + (int64_t)seed * DAY_S + (aligned ? 0 : (int64_t)seed * 11 * 900);
         assert_int_equal(slots_next(&req, s, &n), ST_OK);
         assert_int_equal(n, 6);
         for (size_t i = 0; i < n; i++, total++) {
@@ -214,8 +215,8 @@ static void slots_concentrate_in_the_hidden_best_hours(void **state)
     double a24 = hidden_share(&m, &p, ny, true), u24 = hidden_share(&m, &p, ny, false);
     p.max_posts_per_day = 3;
     double a3 = hidden_share(&m, &p, ny, true), u3 = hidden_share(&m, &p, ny, false);
-    print_message("hidden-hour share: 24/day %.2f aligned, %.2f any time; 3/day %.2f, %.2f\n",
-                  a24, u24, a3, u3);
+    print_message("hidden-hour share: 24/day %.2f aligned, %.2f any time; 3/day %.2f, %.2f\n", a24,
+                  u24, a3, u3);
     assert_true(a24 >= 0.9);
     assert_true(a3 >= 0.9);
     assert_true(u24 >= 0.75);
@@ -328,8 +329,10 @@ static void slots_reject_bad_requests_and_ids(void **state)
     assert_string_equal(id, "slot-1717236000");
     assert_true(slots_id_parse(id, &t));
     assert_int_equal(t, 1717236000);
-    static const char *const bad[] = { "", "slot-", "slot-x", "slot-01", "slot-12a",
-                                       "slot--5", "slot-9999999999999", "Slot-1", NULL };
+    static const char *const bad[] = {
+        "",       "slot-", "slot-x", "slot-01", "slot-12a", "slot--5", "slot-9999999999999",
+        "Slot-1", NULL
+    };
     for (size_t i = 0; bad[i]; i++)
         assert_false(slots_id_parse(bad[i], &t));
     assert_false(slots_id_parse(NULL, &t));
@@ -449,9 +452,10 @@ static void check_slots_against_oracle(const oracle *o, const int64_t *hist, siz
 static void slots_never_break_a_policy_rule(void **state)
 {
     (void)state;
-    static const char *const zones[] = { "UTC", "America/New_York", "Europe/Berlin",
-                                         "Australia/Sydney", "Asia/Kolkata", "Pacific/Chatham",
-                                         "America/Sao_Paulo" };
+    static const char *const zones[] = {
+        "UTC",          "America/New_York", "Europe/Berlin",    "Australia/Sydney",
+        "Asia/Kolkata", "Pacific/Chatham",  "America/Sao_Paulo"
+    };
     uint64_t s = 2024;
     size_t iterations = 1200, slots_total = 0, full = 0, with_cooldown = 0, with_quiet = 0;
     for (size_t iter = 0; iter < iterations; iter++) {
@@ -493,8 +497,14 @@ static void slots_never_break_a_policy_rule(void **state)
         }
         policy_ctx ctx = { &p, z, cdp, hist, nh };
         size_t count = (size_t)rnd(&s, 1, 12);
-        slots_request req = { .ctx = &ctx, .model = mp, .after_s = after, .count = count,
-                              .seed = mix_next(&s), .max_horizon_days = rnd(&s, 0, 1) ? 0 : 3 };
+        uint64_t seed = mix_next(&s);
+        int horizon = rnd(&s, 0, 1) ? 0 : 3;
+        slots_request req = { .ctx = &ctx,
+                              .model = mp,
+                              .after_s = after,
+                              .count = count,
+                              .seed = seed,
+                              .max_horizon_days = horizon };
         slots_slot out[12];
         size_t n = 99;
         assert_int_equal(slots_next(&req, out, &n), ST_OK);

@@ -56,10 +56,20 @@ static const struct {
 /* clang-format on */
 
 static const char *const oracle_zones[] = {
-    "America/New_York", "Europe/Berlin", "Australia/Sydney", "Asia/Kolkata", "UTC",
-    "America/Sao_Paulo", "Pacific/Chatham", "Asia/Kathmandu", "America/St_Johns",
+    "America/New_York",
+    "Europe/Berlin",
+    "Australia/Sydney",
+    "Asia/Kolkata",
+    "UTC",
+    "America/Sao_Paulo",
+    "Pacific/Chatham",
+    "Asia/Kathmandu",
+    "America/St_Johns",
     "Europe/Dublin", /* negative DST in the source data */
-    "Africa/Casablanca", "Pacific/Apia", "Antarctica/Troll", "America/Nuuk",
+    "Africa/Casablanca",
+    "Pacific/Apia",
+    "Antarctica/Troll",
+    "America/Nuuk",
 };
 
 static void format_local(const tz_local *lt, char *buf, size_t cap)
@@ -69,8 +79,8 @@ static void format_local(const tz_local *lt, char *buf, size_t cap)
     if (off < 0)
         off = -off;
     snprintf(buf, cap, "%04lld-%02d-%02d %02d:%02d:%02d %c%02d%02d %s %d", (long long)lt->year,
-             lt->month, lt->day, lt->hour, lt->minute, lt->second, sign, off / 3600,
-             off / 60 % 60, lt->abbr, lt->iso_weekday);
+             lt->month, lt->day, lt->hour, lt->minute, lt->second, sign, off / 3600, off / 60 % 60,
+             lt->abbr, lt->iso_weekday);
 }
 
 static void tz_matches_date_table(void **state)
@@ -123,7 +133,8 @@ static void tz_matches_glibc(void **state)
                 t = lo + (int64_t)(mix_next(&seed) % (uint64_t)(hi - lo));
             } else {
                 /* around glibc's own transitions: find one by bisection */
-                int64_t a = 1577836800LL + (int64_t)(mix_next(&seed) % (uint64_t)(400LL * 31556952));
+                int64_t a =
+                    1577836800LL + (int64_t)(mix_next(&seed) % (uint64_t)(400LL * 31556952));
                 t = a;
                 struct tm ta, tb;
                 time_t ta_t = (time_t)a, tb_t = (time_t)(a + 183 * 86400);
@@ -150,9 +161,9 @@ static void tz_matches_glibc(void **state)
             tz_local got;
             assert_int_equal(tz_localtime(z, t, &got), ST_OK);
             if (got.utc_offset_s != want.tm_gmtoff || got.hour != want.tm_hour ||
-                got.minute != want.tm_min || got.second != want.tm_sec ||
-                got.day != want.tm_mday || got.month != want.tm_mon + 1 ||
-                got.year != (int64_t)want.tm_year + 1900 || got.yday != want.tm_yday ||
+                got.minute != want.tm_min || got.second != want.tm_sec || got.day != want.tm_mday ||
+                got.month != want.tm_mon + 1 || got.year != (int64_t)want.tm_year + 1900 ||
+                got.yday != want.tm_yday ||
                 got.iso_weekday != (want.tm_wday == 0 ? 7 : want.tm_wday) ||
                 got.is_dst != (want.tm_isdst > 0) || strcmp(got.abbr, want.tm_zone) != 0)
                 fail_msg("%s @%lld: offset %d/%ld dst %d/%d abbr %s/%s %02d:%02d", oracle_zones[zi],
@@ -196,9 +207,20 @@ static void tz_names_are_hardened(void **state)
 {
     (void)state;
     static const char *const bad[] = {
-        "", "/etc/passwd", "../../etc/passwd", "Europe/../../etc/passwd", "Europe//Berlin",
-        "Europe/Berlin/", ".hidden", "Europe/.x", "zone.tab", "Europe/Berlin\n", "Europe Berlin",
-        "Europe\\Berlin", "a\x80", "Europe/Berlin;rm",
+        "",
+        "/etc/passwd",
+        "../../etc/passwd",
+        "Europe/../../etc/passwd",
+        "Europe//Berlin",
+        "Europe/Berlin/",
+        ".hidden",
+        "Europe/.x",
+        "zone.tab",
+        "Europe/Berlin\n",
+        "Europe Berlin",
+        "Europe\\Berlin",
+        "a\x80",
+        "Europe/Berlin;rm",
         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", /* 65 */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -322,8 +344,8 @@ static void tz_footer_rules(void **state)
         { "XXX-2YYY,M3.5.0/-1,M10.5.0/25", 1711843200LL - 3 * 3600 - 1, 2 * 3600 },
         { "XXX-2YYY,M3.5.0/-1,M10.5.0/25", 1711843200LL - 3 * 3600, 3 * 3600 },
         /* malformed footers */
-        { "EST5EDT", 0, INT32_MIN },          /* DST without a rule */
-        { "E5", 0, INT32_MIN },               /* name too short */
+        { "EST5EDT", 0, INT32_MIN }, /* DST without a rule */
+        { "E5", 0, INT32_MIN },      /* name too short */
         { "EST5EDT,M13.1.0,M11.1.0", 0, INT32_MIN },
         { "EST5EDT,M3.6.0,M11.1.0", 0, INT32_MIN },
         { "EST99", 0, INT32_MIN },
@@ -403,12 +425,9 @@ static void tz_is_thread_safe(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(tz_matches_date_table),
-        cmocka_unit_test(tz_matches_glibc),
-        cmocka_unit_test(tz_hour_of_week_and_ranges),
-        cmocka_unit_test(tz_names_are_hardened),
-        cmocka_unit_test(tz_survives_malformed_files),
-        cmocka_unit_test(tz_footer_rules),
+        cmocka_unit_test(tz_matches_date_table),       cmocka_unit_test(tz_matches_glibc),
+        cmocka_unit_test(tz_hour_of_week_and_ranges),  cmocka_unit_test(tz_names_are_hardened),
+        cmocka_unit_test(tz_survives_malformed_files), cmocka_unit_test(tz_footer_rules),
         cmocka_unit_test(tz_is_thread_safe),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
