@@ -353,8 +353,9 @@ double sampling_t_quantile(double p, double nu)
         return (2.0 * p - 1.0) / sqrt(2.0 * p * (1.0 - p));
 
     /* Start from the Cornish-Fisher expansion in 1/nu around the normal
-     * quantile (Abramowitz and Stegun 26.7.5; relative error < 1e-8 for
-     * nu >= 200 and p within 1e-6 of 0 or 1, ~1e-4 at nu = 4), then Newton
+     * quantile (Abramowitz and Stegun 26.7.5; relative error in x below
+     * 1e-11 for nu >= 1000 and p within 1e-6 of 0 or 1, ~1e-4 at nu = 4),
+     * which is the answer for nu >= 1000; otherwise Newton
      * on the exact CDF, inside a bracket that bisection keeps valid.
      * Newton converges quadratically from there: once a step is below 1e-7
      * of x, the next one would be below double precision. */
@@ -366,7 +367,7 @@ double sampling_t_quantile(double p, double nu)
     double g4 = ((((79.0 * z2 + 776.0) * z2 + 1482.0) * z2 - 1920.0) * z2 - 945.0) * z / 92160.0;
     double inv = 1.0 / nu;
     double x = z + inv * (g1 + inv * (g2 + inv * (g3 + inv * g4)));
-    if (nu >= 200.0 && isfinite(x))
+    if (nu >= 1000.0 && isfinite(x))
         return x;
     if (!(x > 0.0) || !isfinite(x))
         x = z > 0 ? z : 1.0;
