@@ -413,9 +413,7 @@ typedef struct type_pack {
     const char *const *caveats;
     const char *const *turns;
     const char *const *take_frames; /* NULL: the style's take intros */
-    const char *const *unused_labels; /* reserved */
     bool source_in_lead;            /* the lead names the source */
-    bool fact_after_turn;           /* the turn introduces the fact */
     shape shapes[3];
 } type_pack;
 
@@ -600,8 +598,7 @@ static const char *const si_short_lead[] = {
 #define P(k, p, j) { (k), (p), (j) }
 
 static const type_pack types[] = {
-    { "myth_busting", NULL, mb_myth, mb_pivot, mb_aside, NULL, NULL, NULL, NULL, NULL,
-      false, false,
+    { "myth_busting", NULL, mb_myth, mb_pivot, mb_aside, NULL, NULL, NULL, NULL, false,
       { { { P(K_OPEN, 2, false), P(K_MYTH, 0, false), P(K_PIVOT, 1, true),
             P(K_FACT, 0, false), P(K_SRC, 0, true), P(K_TAKE, 4, false),
             P(K_ASIDE, 5, false), P(K_CLOSE, 1, false) }, 8 },
@@ -611,39 +608,36 @@ static const type_pack types[] = {
         { { P(K_OPEN, 1, false), P(K_MYTH, 0, false), P(K_FACT, 0, false),
             P(K_SRC, 0, true), P(K_TAKE, 3, false), P(K_ASIDE, 1, false) }, 6 } } },
     { "counterintuitive_insight", cx_lead, cx_myth, NULL, cx_aside, NULL, NULL, NULL, NULL,
-      NULL, false, false,
+      false,
       { { { P(K_LEAD, 0, false), P(K_MYTH, 1, true), P(K_FACT, 0, false),
             P(K_SRC, 0, true), P(K_ASIDE, 4, false), P(K_CLOSE, 1, false) }, 6 },
         { { P(K_OPEN, 1, false), P(K_LEAD, 0, false), P(K_FACT, 0, false),
             P(K_SRC, 0, true), P(K_TAKE, 4, false), P(K_ASIDE, 1, false) }, 6 },
         { { P(K_OPEN, 1, false), P(K_MYTH, 0, false), P(K_FACT, 0, false),
             P(K_SRC, 0, true), P(K_ASIDE, 1, false), P(K_CLOSE, 4, false) }, 6 } } },
-    { "practical_tip", pt_lead, NULL, NULL, pt_aside, NULL, NULL, NULL, pt_take, NULL,
-      false, false,
+    { "practical_tip", pt_lead, NULL, NULL, pt_aside, NULL, NULL, NULL, pt_take, false,
       { { { P(K_LEAD, 0, false), P(K_FACT, 0, false), P(K_SRC, 0, true),
             P(K_TAKE, 1, false), P(K_ASIDE, 4, false), P(K_CLOSE, 1, false) }, 6 },
         { { P(K_OPEN, 1, false), P(K_LEAD, 0, false), P(K_TAKE, 1, false),
             P(K_FACT, 0, false), P(K_SRC, 0, true), P(K_CLOSE, 4, false) }, 6 },
         { { P(K_LEAD, 0, false), P(K_ASIDE, 1, true), P(K_FACT, 0, false),
             P(K_SRC, 0, true), P(K_TAKE, 3, false), P(K_CLOSE, 1, false) }, 6 } } },
-    { "research_breakdown", rb_lead, NULL, NULL, NULL, NULL, rb_caveat, NULL, rb_take,
-      NULL, true, false,
+    { "research_breakdown", rb_lead, NULL, NULL, NULL, NULL, rb_caveat, NULL, rb_take, true,
       { { { P(K_LEAD, 0, false), P(K_FACT, 0, false), P(K_TAKE, 2, false),
             P(K_CAVEAT, 1, false), P(K_CLOSE, 1, false) }, 5 },
         { { P(K_OPEN, 1, false), P(K_LEAD, 0, false), P(K_FACT, 0, false),
             P(K_CAVEAT, 1, false), P(K_TAKE, 3, false) }, 5 },
         { { P(K_LEAD, 0, false), P(K_FACT, 0, false), P(K_CAVEAT, 1, false),
             P(K_TAKE, 3, false), P(K_CLOSE, 1, false) }, 5 } } },
-    { "curious_observation", co_lead, NULL, NULL, NULL, co_question, NULL, NULL, NULL, NULL,
-      false, false,
+    { "curious_observation", co_lead, NULL, NULL, NULL, co_question, NULL, NULL, NULL,
+      false,
       { { { P(K_LEAD, 0, false), P(K_FACT, 0, false), P(K_SRC, 0, true),
             P(K_QUESTION, 1, false), P(K_CLOSE, 4, false) }, 5 },
         { { P(K_OPEN, 1, false), P(K_FACT, 0, false), P(K_SRC, 0, true),
             P(K_QUESTION, 0, false), P(K_TAKE, 4, false) }, 5 },
         { { P(K_LEAD, 0, false), P(K_FACT, 0, false), P(K_SRC, 0, true),
             P(K_TAKE, 3, false), P(K_QUESTION, 1, false), P(K_CLOSE, 1, false) }, 6 } } },
-    { "story_insight", si_lead, si_myth, NULL, NULL, NULL, NULL, si_turn, si_take, NULL,
-      true, true,
+    { "story_insight", si_lead, si_myth, NULL, NULL, NULL, NULL, si_turn, si_take, true,
       { { { P(K_OPEN, 1, false), P(K_LEAD, 0, false), P(K_MYTH, 4, true),
             P(K_TURN, 1, false), P(K_FACT, 0, true), P(K_TAKE, 2, false),
             P(K_CLOSE, 4, false) }, 7 },
