@@ -56,3 +56,9 @@ if(TARGET rpc_testd OR EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/rpc_testd.c)
   add_test(NAME test_client COMMAND test_client)
   set_tests_properties(test_client PROPERTIES LABELS e2e TIMEOUT 180)
 endif()
+
+# The herald binary end to end (tests/cli/test_cli.py, Debian's python3 for
+# python3-grpcio): exit codes, -d @file/@-, health, describe, completion.
+add_test(NAME test_cli COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli.py)
+set_tests_properties(test_cli PROPERTIES LABELS e2e TIMEOUT 600
+                     ENVIRONMENT "HERALD_BIN_DIR=${CMAKE_BINARY_DIR}/bin;PYTHONDONTWRITEBYTECODE=1")
