@@ -62,9 +62,10 @@ char *cli_first_sentence(const char *comment)
             continue;
         }
         strbuf_putc(&b, *p);
-        if (*p == '.' && (p[1] == ' ' || p[1] == '\n' || p[1] == '\0') &&
-            !(p > comment + 1 && p[-2] == 'e' && p[-1] == '.') && /* "e.g." */
-            !(p > comment + 1 && p[-2] == 'i' && p[-1] == '.'))   /* "i.e." */
+        /* A period ending the sentence, not the one of "e.g." or "i.e.". */
+        bool abbrev = p >= comment + 3 && p[-2] == '.' &&
+                      ((p[-3] == 'e' && p[-1] == 'g') || (p[-3] == 'i' && p[-1] == 'e'));
+        if (*p == '.' && (p[1] == ' ' || p[1] == '\n' || p[1] == '\0') && !abbrev)
             break;
     }
     return strbuf_take(&b);

@@ -222,18 +222,23 @@ static void print_table(FILE *fp, json_object *arr, int indent)
                 width[c] = w;
         }
     }
+    strbuf line = { 0 };
     for (size_t r = 0; r <= rows; r++) {
-        fprintf(fp, "%*s", indent, "");
+        strbuf_reset(&line);
+        strbuf_printf(&line, "%*s", indent, "");
         for (size_t c = 0; c < cols.n; c++) {
             const char *s = cells[r][c];
             bool last = c + 1 == cols.n;
             size_t pad = width[c] - utf8_count(s, strlen(s));
-            fprintf(fp, "%s%*s%s", s, last ? 0 : (int)pad, "", last ? "" : "  ");
+            strbuf_printf(&line, "%s%*s%s", s, last ? 0 : (int)pad, "", last ? "" : "  ");
             free(cells[r][c]);
         }
-        fputc('\n', fp);
+        while (line.len > 0 && line.data[line.len - 1] == ' ')
+            line.data[--line.len] = '\0';
+        fprintf(fp, "%s\n", line.len ? line.data : "");
         free(cells[r]);
     }
+    strbuf_fini(&line);
     free(cells);
     free(width);
     for (size_t c = 0; c < cols.n; c++)

@@ -43,6 +43,8 @@ target_link_libraries(clitest_proto PUBLIC herald_proto)
 
 herald_unit_test(test_json SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_json.c
                  LIBS herald_json herald_registry clitest_proto)
+herald_unit_test(test_client_cli SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_client_cli.c
+                 LIBS herald_cli clitest_proto)
 
 # The C library end to end: its own rpc_testd (plaintext and TLS) on
 # 127.0.0.1, the typed stubs over TestService's generated wrappers.
