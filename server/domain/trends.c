@@ -14,6 +14,7 @@ void trends_config_default(trends_config *c)
     c->accel_half_life_hours = 6.0;
     c->min_velocity = 1.0;
     c->rising_growth = 0.1;
+    c->rising_noise = 2.0;
     c->stale_hours = 6.0;
 }
 
@@ -28,6 +29,8 @@ status trends_config_validate(const trends_config *c, char *err, size_t errcap)
         bad = "min_velocity must be > 0";
     else if (!isfinite(c->rising_growth))
         bad = "rising_growth must be finite";
+    else if (!(c->rising_noise >= 0.0 && isfinite(c->rising_noise)))
+        bad = "rising_noise must be >= 0";
     else if (!(c->stale_hours > 0.0 && isfinite(c->stale_hours)))
         bad = "stale_hours must be > 0";
     if (bad == NULL)
@@ -104,7 +107,8 @@ void trends_evaluate(const trends_state *s, int64_t now_ms, const trends_config 
     out->acceleration_per_hour = t.acceleration;
     out->growth_per_day = 24.0 * t.acceleration / fmax(t.velocity, c->min_velocity);
     out->score = out->growth_per_day * log2(1.0 + fmax(t.velocity, 0.0));
-    out->rising = t.acceleration > 0.0 && out->growth_per_day >= c->rising_growth;
+    double floor = fmax(c->rising_growth, c->rising_noise / sqrt(fmax(t.velocity, c->min_velocity)));
+    out->rising = t.acceleration > 0.0 && out->growth_per_day >= floor;
 }
 
 status trends_compute(const trends_obs *obs, size_t n, int64_t now_ms, const trends_config *c,

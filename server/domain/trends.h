@@ -8,7 +8,8 @@
  *   acceleration  a += (1 - 2^(-dt / accel_half_life)) ((v - v_prev) / dt - a)
  *   growth/day    = 24 a / max(v, min_velocity)
  *   trend score   = growth/day * log2(1 + v)
- *   rising        = a > 0 and growth/day >= rising_growth
+ *   rising        = a > 0 and growth/day >= max(rising_growth,
+ *                                             rising_noise / sqrt(max(v, min_velocity)))
  *
  * The score is a relative growth rate, so a small topic that is taking off
  * outranks a large one that is flat or past its peak; the log factor keeps
@@ -18,6 +19,11 @@
  * the rate's inflection. A topic with no observation for stale_hours is
  * evaluated as if a zero count had arrived at the evaluation time, so quiet
  * topics fade instead of keeping their last score.
+ *
+ * Counting noise alone makes a flat topic's growth wander: with hourly
+ * Poisson counts its largest |growth/day| over three weeks is about
+ * 1.4 / sqrt(v) (0.7 at 3 mentions/hour, 0.07 at 300), hence the noise
+ * floor of "rising".
  *
  * Ownership: caller-owned structs. Threads: pure; any thread. */
 #ifndef HERALD_TRENDS_H
@@ -34,6 +40,7 @@ typedef struct trends_config {
     double accel_half_life_hours; /* acceleration EWMA; default 6 */
     double min_velocity;          /* mentions/hour floor of the growth's denominator; default 1 */
     double rising_growth;         /* growth/day above which a topic is rising; default 0.1 */
+    double rising_noise;          /* noise floor factor of "rising" (see above); default 2 */
     double stale_hours;           /* see above; default 6 */
 } trends_config;
 
