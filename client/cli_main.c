@@ -971,6 +971,7 @@ typedef struct conn {
     herald_channel *ch;
     char *ca, *cert, *key, *token;
     const char *target;
+    char *service_config; /* retry policy for the one method called, or NULL */
 } conn;
 
 static void conn_close(conn *c)
@@ -980,6 +981,7 @@ static void conn_close(conn *c)
     free(c->cert);
     free(c->key);
     free(c->token);
+    free(c->service_config);
     memset(c, 0, sizeof *c);
 }
 
@@ -1042,6 +1044,7 @@ static int conn_open(invocation *inv, conn *c)
     if (tok && *tok)
         o.token = tok;
     o.user_agent = "herald-cli/" HERALD_VERSION;
+    o.service_config_json = c->service_config;
     if (!herald_channel_open(&o, &c->ch, &err))
         goto fail;
     return CLI_EXIT_OK;
@@ -1049,6 +1052,29 @@ fail:
     fprintf(stderr, "herald: %s\n", err ? err : "cannot create the channel");
     free(err);
     return CLI_EXIT_OPERATIONAL;
+}
+
+/* Retrying is safe for reads (no request_id) and for keyed mutations; a
+ * mutation sent with an empty key is never retried (conventions §4). The
+ * policy follows the server's: UNAVAILABLE only, honouring
+ * grpc-retry-pushback-ms, within the call's deadline. */
+static char *retry_config(const ProtobufCServiceDescriptor *s, const ProtobufCMethodDescriptor *m,
+                          ProtobufCMessage *const *reqs, size_t n_reqs)
+{
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field_by_name(m->input, "request_id");
+    if (f && f->type == PROTOBUF_C_TYPE_STRING && f->label != PROTOBUF_C_LABEL_REPEATED) {
+        for (size_t i = 0; i < n_reqs; i++) {
+            const char *key = *(char *const *)(const void *)((const char *)reqs[i] + f->offset);
+            if (!key || !key[0])
+                return NULL;
+        }
+    }
+    return xasprintf("{\"methodConfig\":[{\"name\":[{\"service\":\"%s\",\"method\":\"%s\"}],"
+                     "\"retryPolicy\":{\"maxAttempts\":3,\"initialBackoff\":\"0.2s\","
+                     "\"maxBackoff\":\"2s\",\"backoffMultiplier\":2,"
+                     "\"retryableStatusCodes\":[\"UNAVAILABLE\"]}}]}",
+                     s->name, m->name);
 }
 
 /* ---- signals ---- */
@@ -1187,6 +1213,10 @@ static int run_call(invocation *inv)
         }
     }
 
+    c.service_config = retry_config(inv->svc->desc, inv->method, reqs, n_reqs);
+    if (inv->verbose)
+        fprintf(stderr, "* retries: %s\n",
+                c.service_config ? "up to 3 attempts on UNAVAILABLE" : "none (no request_id)");
     signals_start(&sig);
     herald_client_init();
     rc = conn_open(inv, &c);

@@ -333,6 +333,48 @@ static void errors_carry_details(void **state)
     herald_channel_close(ch);
 }
 
+/* A service config retry policy: rpc_testd answers UNAVAILABLE with
+ * grpc-retry-pushback-ms 250, so three attempts take at least 500 ms, one
+ * attempt (no policy) far less. */
+static void retry_policy_from_service_config(void **state)
+{
+    (void)state;
+    char target[64];
+    snprintf(target, sizeof target, "127.0.0.1:%d", plain_srv.port);
+    int64_t took[2];
+    for (int with = 0; with < 2; with++) {
+        herald_channel_options o;
+        herald_channel_options_init(&o);
+        o.target = target;
+        if (with)
+            o.service_config_json =
+                "{\"methodConfig\":[{\"name\":[{\"service\":\"herald.test.v1.TestService\"}],"
+                "\"retryPolicy\":{\"maxAttempts\":3,\"initialBackoff\":\"0.01s\","
+                "\"maxBackoff\":\"0.05s\",\"backoffMultiplier\":2,"
+                "\"retryableStatusCodes\":[\"UNAVAILABLE\"]}}]}";
+        herald_channel *ch = NULL;
+        char *err = NULL;
+        assert_true(herald_channel_open(&o, &ch, &err));
+        assert_int_equal(herald_channel_connect(ch, 5000, true), HERALD_CONNECT_READY);
+        Herald__Test__V1__EchoRequest req = HERALD__TEST__V1__ECHO_REQUEST__INIT;
+        req.fail_code = 14;
+        req.fail_message = "busy";
+        herald_status st;
+        herald_status_init(&st);
+        ProtobufCMessage *resp = NULL;
+        herald_call_options co = { .timeout_ms = 10000 };
+        int64_t t0 = ms_now();
+        herald_call_unary(ch, ECHO_PATH, &req.base, &herald__test__v1__echo_reply__descriptor, &co,
+                          &resp, &st);
+        took[with] = ms_now() - t0;
+        assert_int_equal(st.code, 14);
+        herald_status_fini(&st);
+        herald_channel_close(ch);
+    }
+    assert_true(took[0] < 200);
+    assert_true(took[1] >= 450 && took[1] < 5000);
+}
+
 static void deadlines_are_enforced(void **state)
 {
     (void)state;
@@ -799,6 +841,7 @@ int main(void)
         cmocka_unit_test(unary_ok_with_metadata_and_deadline),
         cmocka_unit_test(errors_carry_details),
         cmocka_unit_test(deadlines_are_enforced),
+        cmocka_unit_test(retry_policy_from_service_config),
         cmocka_unit_test(typed_stub_unary),
         cmocka_unit_test(typed_stub_server_stream),
         cmocka_unit_test(server_stream_cancel_from_callback),
