@@ -70,7 +70,7 @@ static void set_err(char *err, size_t cap, const char *fmt, ...)
         return;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err, cap, fmt, ap);
+    (void)vsnprintf(err, cap, fmt, ap);
     va_end(ap);
 }
 
@@ -480,7 +480,7 @@ status tz_zone_parse(const void *data, size_t len, const char *name, tz_zone **o
         return ST_INVALID;
     }
     z = xcalloc(1, sizeof *z);
-    snprintf(z->name, sizeof z->name, "%s", name ? name : "");
+    (void)snprintf(z->name, sizeof z->name, "%s", name ? name : "");
 
     uint64_t v1size = tzif_block_size(&k1, 4);
     if (v1size > len - 44) {
@@ -740,7 +740,7 @@ status tz_localtime(const tz_zone *z, int64_t t_s, tz_local *out)
     out->yday = (int)(days - tz_days_from_civil(out->year, 1, 1));
     out->utc_offset_s = ty->utoff;
     out->is_dst = ty->isdst;
-    snprintf(out->abbr, sizeof out->abbr, "%s", ty->abbr);
+    (void)snprintf(out->abbr, sizeof out->abbr, "%s", ty->abbr);
     return ST_OK;
 }
 

@@ -32,7 +32,7 @@
 
 #define TZ_DIR_DEFAULT "/usr/share/zoneinfo"
 #define TZ_NAME_MAX 64            /* profiles.time_zone holds at most 64 chars */
-#define TZ_FILE_MAX (256 * 1024)  /* the largest real zone file is < 4 KiB */
+#define TZ_FILE_MAX 262144        /* the largest real zone file is < 4 KiB */
 #define TZ_CACHE_MAX 1024         /* zones kept by tz_get (tzdata has ~600) */
 #define TZ_MIN_S (-62135596800LL) /* 0001-01-01T00:00:00Z */
 #define TZ_MAX_S (253402300799LL) /* 9999-12-31T23:59:59Z */

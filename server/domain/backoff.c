@@ -21,7 +21,9 @@ int64_t backoff_delay_ms(int attempt, int initial_s, int max_s, int retry_after_
         base_ms *= 2;
     if (base_ms > cap_ms)
         base_ms = cap_ms;
-    int64_t delay = base_ms / 2 + (int64_t)(jitter * (double)(base_ms - base_ms / 2));
+    int64_t half_ms = base_ms / 2; /* the guaranteed part */
+    int64_t spread_ms = base_ms - half_ms;
+    int64_t delay = half_ms + (int64_t)(jitter * (double)spread_ms);
     if (retry_after_s >= 0) {
         int64_t ra =
             retry_after_s > BACKOFF_RETRY_AFTER_CAP_S ? BACKOFF_RETRY_AFTER_CAP_S : retry_after_s;

@@ -6,8 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#define HOUR_S 3600
-#define DAY_S 86400
+#define HOUR_S ((int64_t)3600)
+#define DAY_S ((int64_t)86400)
 #define COOLDOWN_CAP_S (7 * DAY_S)
 #define QUOTA_SEARCH_S (8 * DAY_S)
 
@@ -46,13 +46,16 @@ static void add_violation(vlist *l, const char *field, const char *fmt, ...)
 
 static void add_violation(vlist *l, const char *field, const char *fmt, ...)
 {
+    char desc[sizeof l->v->description];
+    va_list ap;
+
+    va_start(ap, fmt);
+    (void)vsnprintf(desc, sizeof desc, fmt, ap);
+    va_end(ap);
     if (l->n < l->cap) {
         policy_violation *v = &l->v[l->n];
-        snprintf(v->field, sizeof v->field, "%s", field);
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(v->description, sizeof v->description, fmt, ap);
-        va_end(ap);
+        (void)snprintf(v->field, sizeof v->field, "%s", field);
+        memcpy(v->description, desc, sizeof desc);
     }
     l->n++;
 }
@@ -80,12 +83,12 @@ size_t policy_validate(const policy *p, policy_violation *v, size_t cap)
         for (int i = 0; i < (int)p->n_quiet_hours; i++) {
             char f[48]; /* "quiet_hours[" + up to 11 digits + "].start_minute_of_day" fits */
             const policy_quiet *q = &p->quiet_hours[i];
-            snprintf(f, sizeof f, "quiet_hours[%d].start_minute_of_day", i);
+            (void)snprintf(f, sizeof f, "quiet_hours[%d].start_minute_of_day", i);
             check_range(&l, f, q->start_minute_of_day, 0, 1439);
-            snprintf(f, sizeof f, "quiet_hours[%d].end_minute_of_day", i);
+            (void)snprintf(f, sizeof f, "quiet_hours[%d].end_minute_of_day", i);
             check_range(&l, f, q->end_minute_of_day, 0, 1439);
             if (q->days_mask & ~0x7fu) {
-                snprintf(f, sizeof f, "quiet_hours[%d].days", i);
+                (void)snprintf(f, sizeof f, "quiet_hours[%d].days", i);
                 add_violation(&l, f, "days must be DAY_OF_WEEK_MONDAY to DAY_OF_WEEK_SUNDAY");
             }
         }

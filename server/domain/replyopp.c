@@ -9,8 +9,8 @@
 #include "textsim.h"
 #include "util.h"
 
-#define HOUR_MS 3600000LL
-#define MIN_AGE_MS (15 * 60 * 1000LL)
+#define HOUR_MS ((int64_t)3600000)
+#define MIN_AGE_MS ((int64_t)900000)
 #define KEYWORD_MATCH 0.75
 #define NAME_WEIGHT 1.0
 #define DESC_WEIGHT 0.5

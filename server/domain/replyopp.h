@@ -50,7 +50,7 @@
 
 #define REPLYOPP_MIN_RELEVANCE 0.3
 #define REPLYOPP_MAX_TOPICS 100
-#define REPLYOPP_MAX_SKEW_MS (5 * 60 * 1000) /* create_time may lead now by this */
+#define REPLYOPP_MAX_SKEW_MS ((int64_t)300000) /* create_time may lead now by this */
 
 /* Values match herald.v1.ReplyTier. */
 typedef enum replyopp_tier {

@@ -10,7 +10,7 @@
 #include "sampling.h"
 #include "util.h"
 
-#define DAY_S 86400
+#define DAY_S ((int64_t)86400)
 
 /* clang-format off */
 static const double prior_hod[24] = {
@@ -121,7 +121,7 @@ static void rank_cells(const slots_model *m, int rank[SLOTS_HOURS_PER_WEEK])
     for (int h = 0; h < SLOTS_HOURS_PER_WEEK; h++) {
         int r = 1;
         for (int k = 0; k < SLOTS_HOURS_PER_WEEK; k++)
-            if (m->mean[k] > m->mean[h] || (m->mean[k] == m->mean[h] && k < h))
+            if (m->mean[k] > m->mean[h] || (k < h && m->mean[k] == m->mean[h]))
                 r++;
         rank[h] = r;
     }
@@ -163,10 +163,10 @@ static void fill_slot(const slots_request *req, const cand *c, const int *rank, 
         s->level = SLOTS_PRIOR_LEVEL;
         s->basis = SLOTS_BASIS_PRIOR;
         s->history_weight = 0.0;
-        snprintf(s->reason, sizeof s->reason,
-                 "%s %02d:%02d: %s of the hour-of-day prior%s, no history yet", day, lt.hour,
-                 lt.minute, prior_band(c->local_hour),
-                 req->n_audience > 0 ? " across the audience's time zones" : "");
+        (void)snprintf(s->reason, sizeof s->reason,
+                       "%s %02d:%02d: %s of the hour-of-day prior%s, no history yet", day, lt.hour,
+                       lt.minute, prior_band(c->local_hour),
+                       req->n_audience > 0 ? " across the audience's time zones" : "");
         return;
     }
     int h = c->how;
@@ -179,14 +179,14 @@ static void fill_slot(const slots_request *req, const cand *c, const int *rank, 
                                             : SLOTS_BASIS_PRIOR;
     long posts = lround(m->posts[h]);
     if (rank[h] <= 24)
-        snprintf(s->reason, sizeof s->reason,
-                 "%s %02d:%02d: %d%s best hour of the week (%ld posts, %.0f%% own history)", day,
-                 lt.hour, lt.minute, rank[h], ordinal_suffix(rank[h]), posts,
-                 100.0 * m->history_weight[h]);
+        (void)snprintf(s->reason, sizeof s->reason,
+                       "%s %02d:%02d: %d%s best hour of the week (%ld posts, %.0f%% own history)",
+                       day, lt.hour, lt.minute, rank[h], ordinal_suffix(rank[h]), posts,
+                       100.0 * m->history_weight[h]);
     else
-        snprintf(s->reason, sizeof s->reason,
-                 "%s %02d:%02d: exploring an uncertain hour (ranked %d%s by mean, %ld posts)", day,
-                 lt.hour, lt.minute, rank[h], ordinal_suffix(rank[h]), posts);
+        (void)snprintf(s->reason, sizeof s->reason,
+                       "%s %02d:%02d: exploring an uncertain hour (ranked %d%s by mean, %ld posts)",
+                       day, lt.hour, lt.minute, rank[h], ordinal_suffix(rank[h]), posts);
 }
 
 /* Scores all candidates of the longest horizon (time order), drawing from
@@ -254,7 +254,7 @@ static size_t select_greedy(const slots_request *req, cand *cs, size_t ncand, ca
     ctx.posts_s = posts;
     for (size_t i = 0; i < ncand; i++)
         order[i] = &cs[i];
-    qsort(order, ncand, sizeof *order, cand_cmp);
+    qsort(order, ncand, sizeof *order, cand_cmp); // NOLINT(bugprone-sizeof-expression)
     for (size_t i = 0; i < ncand && n_chosen < count; i++) {
         ctx.n_posts = req->ctx->n_posts + n_chosen;
         if (policy_check(&ctx, order[i]->t, NULL) != POLICY_RULE_OK)
@@ -300,8 +300,8 @@ static void work_init(work *w, const slots_request *req, size_t count)
 {
     size_t cap = (size_t)SLOTS_MAX_HORIZON_DAYS * DAY_S / SLOTS_GRANULARITY_S + 1;
     w->cs = xcalloc(cap, sizeof *w->cs);
-    w->order = xcalloc(cap, sizeof *w->order);
-    w->chosen = xcalloc(count, sizeof *w->chosen);
+    w->order = xcalloc(cap, sizeof *w->order);     // NOLINT(bugprone-sizeof-expression)
+    w->chosen = xcalloc(count, sizeof *w->chosen); // NOLINT(bugprone-sizeof-expression)
     w->posts = xcalloc(req->ctx->n_posts + count, sizeof *w->posts);
 }
 
@@ -383,7 +383,7 @@ out:
 
 void slots_id_format(int64_t start_s, char *buf, size_t cap)
 {
-    snprintf(buf, cap, "slot-%lld", (long long)start_s);
+    (void)snprintf(buf, cap, "slot-%lld", (long long)start_s);
 }
 
 bool slots_id_parse(const char *id, int64_t *start_s)
