@@ -189,36 +189,50 @@ static void fill_slot(const slots_request *req, const cand *c, const int *rank, 
                        day, lt.hour, lt.minute, rank[h], ordinal_suffix(rank[h]), posts);
 }
 
-/* Scores all candidates of the longest horizon (time order), drawing from
- * rng: 168 cell normals first, then one uniform per candidate. */
-static size_t build_candidates(const slots_request *req, uint64_t seed, cand *cs, size_t cap)
-{
-    const slots_model *m = req->model;
-    const tz_zone *z = req->ctx->zone ? req->ctx->zone : tz_utc();
+/* Candidates are scored lazily, a day at a time, in time order: 168 cell
+ * normals are drawn first, then one uniform per candidate, so a candidate's
+ * draws do not depend on how far the horizon grows. */
+typedef struct builder {
     sampling_rng rng;
     double eps[SLOTS_HOURS_PER_WEEK];
     double sd_cell[SLOTS_HOURS_PER_WEEK];
-    double zl = m ? level_z(m->level) : 1.0;
-    double total_share = 0;
+    double total_share;
+    int64_t next_t; /* the next candidate instant */
+    size_t n;       /* candidates built */
+    bool done;      /* out of range: no more candidates */
+} builder;
 
-    sampling_rng_seed(&rng, seed);
+static void builder_init(builder *b, const slots_request *req, uint64_t seed)
+{
+    const slots_model *m = req->model;
+    double zl = m ? level_z(m->level) : 1.0;
+    int64_t g = SLOTS_GRANULARITY_S;
+
+    memset(b, 0, sizeof *b);
+    sampling_rng_seed(&b->rng, seed);
     for (int h = 0; h < SLOTS_HOURS_PER_WEEK; h++) {
-        eps[h] = sampling_normal(&rng);
-        sd_cell[h] = m ? (m->upper[h] - m->lower[h]) / (2.0 * zl) : SLOTS_PRIOR_SD;
+        b->eps[h] = sampling_normal(&b->rng);
+        b->sd_cell[h] = m ? (m->upper[h] - m->lower[h]) / (2.0 * zl) : SLOTS_PRIOR_SD;
     }
     for (size_t i = 0; i < req->n_audience; i++)
-        total_share += req->audience[i].share;
+        b->total_share += req->audience[i].share;
+    b->next_t = req->after_s % g == 0 ? req->after_s : (req->after_s / g + 1) * g;
+}
 
-    int64_t g = SLOTS_GRANULARITY_S;
-    int64_t start = req->after_s % g == 0 ? req->after_s : (req->after_s / g + 1) * g;
-    int days = req->max_horizon_days ? req->max_horizon_days : SLOTS_DEFAULT_HORIZON_DAYS;
-    int64_t end = req->after_s + (int64_t)days * DAY_S;
-    size_t n = 0;
-    for (int64_t t = start; t < end && n < cap; t += g) {
+/* Appends the candidates before end to cs (room for cap). */
+static void builder_extend(builder *b, const slots_request *req, cand *cs, size_t cap, int64_t end)
+{
+    const slots_model *m = req->model;
+    const tz_zone *z = req->ctx->zone ? req->ctx->zone : tz_utc();
+
+    for (; !b->done && b->next_t < end && b->n < cap; b->next_t += SLOTS_GRANULARITY_S) {
+        int64_t t = b->next_t;
         tz_local lt;
-        if (tz_localtime(z, t, &lt) != ST_OK)
+        if (tz_localtime(z, t, &lt) != ST_OK) {
+            b->done = true;
             break;
-        cand *c = &cs[n++];
+        }
+        cand *c = &cs[b->n++];
         c->t = t;
         c->how = (lt.iso_weekday - 1) * 24 + lt.hour;
         c->local_hour = lt.hour;
@@ -233,13 +247,12 @@ static size_t build_candidates(const slots_request *req, uint64_t seed, cand *cs
                 if (tz_localtime(req->audience[i].zone, t, &al) == ST_OK)
                     acc += req->audience[i].share * prior_hod[al.hour];
             }
-            c->mean = acc / total_share;
+            c->mean = acc / b->total_share;
         }
-        c->sd = sd_cell[c->how];
-        c->score = c->mean + c->sd * eps[c->how];
-        c->jitter = sampling_uniform(&rng);
+        c->sd = b->sd_cell[c->how];
+        c->score = c->mean + c->sd * b->eps[c->how];
+        c->jitter = sampling_uniform(&b->rng);
     }
-    return n;
 }
 
 /* The greedy pass over the first ncand candidates; returns how many were
@@ -271,19 +284,17 @@ static size_t run_selection(const slots_request *req, uint64_t seed, size_t coun
                             cand **order, int64_t *posts, cand **chosen)
 {
     size_t cap = (size_t)SLOTS_MAX_HORIZON_DAYS * DAY_S / SLOTS_GRANULARITY_S + 1;
-    size_t ncand = build_candidates(req, seed, cs, cap);
     int days = req->max_horizon_days ? req->max_horizon_days : SLOTS_DEFAULT_HORIZON_DAYS;
     size_t n = 0;
+    builder b;
 
+    builder_init(&b, req, seed);
     if (req->ctx->n_posts > 0)
         memcpy(posts, req->ctx->posts_s, req->ctx->n_posts * sizeof *posts);
     for (int d = 1; d <= days; d++) {
-        int64_t end = req->after_s + (int64_t)d * DAY_S;
-        size_t k = 0;
-        while (k < ncand && cs[k].t < end)
-            k++;
-        n = select_greedy(req, cs, k, order, posts, count, chosen);
-        if (n >= count || k == ncand)
+        builder_extend(&b, req, cs, cap, req->after_s + (int64_t)d * DAY_S);
+        n = select_greedy(req, cs, b.n, order, posts, count, chosen);
+        if (n >= count || b.done)
             break;
     }
     return n;
