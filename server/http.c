@@ -68,9 +68,9 @@ typedef struct xfer {
     /* the transfer (http thread only) */
     CURL *easy;
     int64_t started_ms; /* 0 until started */
-    bool deadline_hit;   /* a timeout fired at (or after) the deadline */
-    bool got_response;   /* a status line arrived */
-    int cur_status;      /* of the latest status line (1xx included) */
+    bool deadline_hit;  /* a timeout fired at (or after) the deadline */
+    bool got_response;  /* a status line arrived */
+    int cur_status;     /* of the latest status line (1xx included) */
     bool too_large;
     strbuf resp;
     strbuf hstore; /* "name\0value\0" pairs of the latest response */
@@ -245,8 +245,8 @@ static void xfer_complete(xfer *x, http_result_kind kind, int status_code, bool 
     r.kind = kind;
     r.status = kind == HTTP_RES_OK ? status_code : 0;
     r.request_sent = sent;
-    r.deadline_hit = (kind == HTTP_RES_TIMEOUT_SENT || kind == HTTP_RES_TIMEOUT_UNSENT) &&
-                     x->deadline_hit;
+    r.deadline_hit =
+        (kind == HTTP_RES_TIMEOUT_SENT || kind == HTTP_RES_TIMEOUT_UNSENT) && x->deadline_hit;
     r.body = x->resp.data != NULL ? x->resp.data : "";
     r.body_len = x->resp.len;
     if (kind == HTTP_RES_OK) {
@@ -388,11 +388,11 @@ static void xfer_start(http_client *c, xfer *x)
      * by one: any failure here is a libcurl build without a feature we rely
      * on, reported as HTTP_RES_ERROR. */
     CURLcode rc = CURLE_OK;
-#define SET(opt, val)                                 \
-    do {                                              \
-        CURLcode r_ = curl_easy_setopt(e, opt, val);  \
-        if (r_ != CURLE_OK && rc == CURLE_OK)         \
-            rc = r_;                                  \
+#define SET(opt, val)                                \
+    do {                                             \
+        CURLcode r_ = curl_easy_setopt(e, opt, val); \
+        if (r_ != CURLE_OK && rc == CURLE_OK)        \
+            rc = r_;                                 \
     } while (0)
     SET(CURLOPT_URL, x->url);
     SET(CURLOPT_PRIVATE, (void *)x);
@@ -703,8 +703,8 @@ status http_submit(http_client *c, const http_request *req, http_done_fn done, v
     if (id_out != NULL)
         *id_out = 0;
     assert(c != NULL && req != NULL && done != NULL);
-    if (req->url == NULL || (strncmp(req->url, "http://", 7) != 0 &&
-                             strncmp(req->url, "https://", 8) != 0))
+    if (req->url == NULL ||
+        (strncmp(req->url, "http://", 7) != 0 && strncmp(req->url, "https://", 8) != 0))
         return ST_INVALID;
     if (req->method != NULL && !method_ok(req->method))
         return ST_INVALID;
@@ -741,8 +741,8 @@ status http_submit(http_client *c, const http_request *req, http_done_fn done, v
     x->timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : DEFAULT_TIMEOUT_MS;
     x->connect_timeout_ms =
         req->connect_timeout_ms > 0 ? req->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS;
-    x->max_bytes = req->max_response_bytes > 0 ? req->max_response_bytes
-                                               : DEFAULT_MAX_RESPONSE_BYTES;
+    x->max_bytes =
+        req->max_response_bytes > 0 ? req->max_response_bytes : DEFAULT_MAX_RESPONSE_BYTES;
     x->start_at_ms = req->start_at_ms;
 
     pthread_mutex_lock(&c->mu);

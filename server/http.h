@@ -64,7 +64,7 @@ typedef enum {
 const char *http_result_name(http_result_kind k);
 
 typedef struct http_header {
-    const char *name; /* lower case */
+    const char *name;  /* lower case */
     const char *value; /* surrounding white space removed */
 } http_header;
 
@@ -92,9 +92,9 @@ const char *http_result_header(const http_result *r, const char *name);
 typedef void (*http_done_fn)(const http_result *r, void *user);
 
 typedef struct http_request {
-    const char *upstream; /* counter label: "llm", "webhook" (copied; <= 31 bytes) */
-    const char *method;   /* "GET", "POST", "PUT", ...; NULL: POST with a body, else GET */
-    const char *url;      /* http:// or https:// */
+    const char *upstream;       /* counter label: "llm", "webhook" (copied; <= 31 bytes) */
+    const char *method;         /* "GET", "POST", "PUT", ...; NULL: POST with a body, else GET */
+    const char *url;            /* http:// or https:// */
     const char *const *headers; /* "Name: value" lines (copied); may hold secrets */
     size_t n_headers;
     const void *body; /* copied; NULL with body_len 0 for none */
@@ -142,11 +142,11 @@ extern const double http_latency_bounds[HTTP_LATENCY_BUCKETS];
 
 typedef struct http_upstream_stats {
     const char *upstream;
-    uint64_t results[HTTP_RES_COUNT]; /* completed transfers by kind */
-    uint64_t status[6];               /* HTTP_RES_OK by status class: [1] 1xx ... [5] 5xx,
-                                       * [0] anything else */
-    uint64_t status_429;              /* included in status[4] */
-    int64_t inflight;                 /* submitted, not yet completed */
+    uint64_t results[HTTP_RES_COUNT];          /* completed transfers by kind */
+    uint64_t status[6];                        /* HTTP_RES_OK by status class: [1] 1xx ... [5] 5xx,
+                                                * [0] anything else */
+    uint64_t status_429;                       /* included in status[4] */
+    int64_t inflight;                          /* submitted, not yet completed */
     uint64_t bucket[HTTP_LATENCY_BUCKETS + 1]; /* non-cumulative; last = +Inf */
     double latency_sum_s;
 } http_upstream_stats;

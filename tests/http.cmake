@@ -12,3 +12,24 @@ if(TARGET herald_http)
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_http.c
     LIBS herald_http fake_llm)
 endif()
+
+# The LLM tests need llm.c inside herald_http (server/CMakeLists.txt).
+set(HERALD_HTTP_HAS_LLM OFF)
+if(TARGET herald_http)
+  get_target_property(_http_srcs herald_http SOURCES)
+  if(_http_srcs MATCHES "llm\\.c")
+    set(HERALD_HTTP_HAS_LLM ON)
+  endif()
+endif()
+
+if(HERALD_HTTP_HAS_LLM)
+  herald_unit_test(test_llm_parse
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_llm_parse.c
+    LIBS herald_http PkgConfig::JSONC)
+endif()
+
+if(HERALD_HTTP_HAS_LLM)
+  herald_unit_test(test_llm
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_llm.c
+    LIBS herald_http fake_llm PkgConfig::JSONC)
+endif()

@@ -49,7 +49,7 @@ typedef struct conn {
     int fd;
     cstate st;
     strbuf in;
-    reply rep; /* the reply being waited for or sent */
+    reply rep;  /* the reply being waited for or sent */
     int req_no; /* of the request being answered, from 1 */
     int64_t send_at;
     strbuf out;

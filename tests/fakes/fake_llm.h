@@ -23,14 +23,14 @@
 typedef struct fake_llm fake_llm;
 
 typedef struct fake_llm_reply {
-    int status;            /* 0 = 200 */
-    const char *headers;   /* extra header lines, each ending in "\r\n"; may be NULL */
-    const char *body;      /* the body as is; NULL = a chat completion of `content` */
-    const char *content;   /* NULL = "Fake reply <n>" with n the request's number (from 1) */
-    size_t filler_bytes;   /* > 0: a body of this many filler bytes instead */
-    bool chunked;          /* Transfer-Encoding: chunked instead of Content-Length */
-    int delay_ms;          /* wait this long before the status line */
-    bool close_no_reply;   /* read the request, then close without a reply */
+    int status;          /* 0 = 200 */
+    const char *headers; /* extra header lines, each ending in "\r\n"; may be NULL */
+    const char *body;    /* the body as is; NULL = a chat completion of `content` */
+    const char *content; /* NULL = "Fake reply <n>" with n the request's number (from 1) */
+    size_t filler_bytes; /* > 0: a body of this many filler bytes instead */
+    bool chunked;        /* Transfer-Encoding: chunked instead of Content-Length */
+    int delay_ms;        /* wait this long before the status line */
+    bool close_no_reply; /* read the request, then close without a reply */
 } fake_llm_reply;
 
 /* Listens on 127.0.0.1 at a free port. NULL on failure (reason on stderr). */
