@@ -322,6 +322,27 @@ static void tz_survives_malformed_files(void **state)
     free(orig);
 }
 
+/* A version 1 reader's view: the same file with its version byte cleared
+ * is read from the 32-bit block alone and agrees inside 1901-2037. */
+static void tz_reads_version1_data(void **state)
+{
+    (void)state;
+    size_t len;
+    unsigned char *buf = slurp(TZ_DIR_DEFAULT "/Europe/Berlin", &len);
+    tz_zone *v2 = NULL, *v1 = NULL;
+    assert_int_equal(tz_zone_parse(buf, len, "v2", &v2, NULL, 0), ST_OK);
+    buf[4] = 0;
+    assert_int_equal(tz_zone_parse(buf, len, "v1", &v1, NULL, 0), ST_OK);
+    uint64_t seed = 3;
+    for (int i = 0; i < 5000; i++) {
+        int64_t t = -2147483647LL + (int64_t)(mix_next(&seed) % 4294967295ULL);
+        assert_int_equal(tz_offset_at(v1, t), tz_offset_at(v2, t));
+    }
+    tz_zone_free(v1);
+    tz_zone_free(v2);
+    free(buf);
+}
+
 /* Hand-made footers: the rules that real files rarely exercise. */
 static void tz_footer_rules(void **state)
 {
@@ -424,11 +445,17 @@ static void tz_is_thread_safe(void **state)
 
 int main(void)
 {
+    /* clang-format off */
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(tz_matches_date_table),       cmocka_unit_test(tz_matches_glibc),
-        cmocka_unit_test(tz_hour_of_week_and_ranges),  cmocka_unit_test(tz_names_are_hardened),
-        cmocka_unit_test(tz_survives_malformed_files), cmocka_unit_test(tz_footer_rules),
+        cmocka_unit_test(tz_matches_date_table),
+        cmocka_unit_test(tz_matches_glibc),
+        cmocka_unit_test(tz_hour_of_week_and_ranges),
+        cmocka_unit_test(tz_names_are_hardened),
+        cmocka_unit_test(tz_survives_malformed_files),
+        cmocka_unit_test(tz_reads_version1_data),
+        cmocka_unit_test(tz_footer_rules),
         cmocka_unit_test(tz_is_thread_safe),
     };
+    /* clang-format on */
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
