@@ -100,6 +100,7 @@ typedef struct config {
     int64_t shutdown_grace_ms;   /* shutdown.grace_ms */
     char *database_url;          /* database_url (secret) */
     char *redis_url;             /* redis_url (secret) */
+    bool migrate_on_start;       /* migrate_on_start */
     bool reflection;             /* reflection */
     char *health_listen;         /* health_listen ("" = off) */
     char *admin_listen;          /* admin_listen ("" = off) */

@@ -18,6 +18,32 @@
  *                   is stuck (a handler blocked in I/O) the signal thread
  *                   _exit()s with that code after 2 s.
  *
+ * The store (serve). With database_url set, each worker gets its own lazy
+ * PostgreSQL connection and Redis connection (worker.h), and after the port
+ * is bound (so probes answer from the first second):
+ *   1. migrate_on_start (default true): migrate_up under the advisory lock.
+ *      - applied / nothing to do: the schema gate opens.
+ *      - PostgreSQL unreachable: logged; the readiness pinger retries it
+ *        every second, so heraldd may start before its database.
+ *      - ST_FAILED_PRECONDITION (a changed migration file, a dirty database
+ *        or one newer than this binary): heraldd REFUSES TO SERVE but keeps
+ *        running (conventions §13): an error on the log and stderr names the
+ *        file, readiness and every herald service stay NOT_SERVING, store
+ *        calls answer UNAVAILABLE, liveness stays SERVING (a restart would
+ *        not fix the database). Once an operator repairs it (`heraldd migrate
+ *        force V` to this binary's version) the pinger's check passes and
+ *        heraldd serves without a restart.
+ *   2. the readiness pinger (its own connection): every second,
+ *      migrate_check_conn (a ping plus the schema version and checksums);
+ *      readiness and each herald.v1 service go NOT_SERVING after 3 failures
+ *      and SERVING after 1 success. "" and liveness never depend on
+ *      PostgreSQL or Redis.
+ * With database_url empty heraldd still starts (health, reflection and
+ * UNIMPLEMENTED stubs work; an operator can probe it) but warns, keeps
+ * readiness NOT_SERVING for good, and store calls answer UNAVAILABLE "no
+ * database configured". Redis is optional: without redis_url every cache
+ * lookup is a miss. A redis_url that does not parse is a configuration error.
+ *
  * Exit status: 0 clean stop; 1 start-up failure (bind, TLS files, services)
  * or a failed migrate command; 64 usage error; 78 bad configuration; 128+N
  * forced by a second signal. */
@@ -42,20 +68,10 @@
 #include "util.h"
 #include "worker.h"
 
-/* The four herald.v1 services (the api engineer's svc.h). Until it exists
- * heraldd serves health and reflection only. */
-#if __has_include("svc.h")
-#include "svc.h"
-#define HERALD_HAVE_SVC 1
-#endif
-
-/* `heraldd migrate` runs the store's migrate.h when the build has it
- * (server/migrate.c, linked through herald_store); without it the command
- * prints "not built yet" and exits 1. */
-#if __has_include("migrate.h")
+#include "cache.h"
+#include "db.h"
 #include "migrate.h"
-#define HERALD_HAVE_MIGRATE 1
-#endif
+#include "svc.h"
 
 #ifndef HERALD_VERSION
 #define HERALD_VERSION "0.0.0"
@@ -311,20 +327,111 @@ static int forced_signal(void)
 static size_t herald_services(ProtobufCService **out, size_t cap)
 {
     size_t n = 0;
-#ifdef HERALD_HAVE_SVC
     ProtobufCService *all[] = { svc_content_service(), svc_scheduling_service(),
                                 svc_learning_service(), svc_ops_service() };
     for (size_t i = 0; i < sizeof all / sizeof all[0] && n < cap; i++)
         out[n++] = all[i];
-#else
-    (void)out;
-    (void)cap;
-#endif
     return n;
 }
 
-static void fill_options(rpc_options *o, const config *cfg, const char *cert, const char *key,
-                         const char *ca)
+/* ---- the store: migrations, readiness, the schema gate ---- */
+
+/* What the readiness pinger and main share. Set up by serve() before the
+ * pinger starts; afterwards only the pinger thread touches last_migrate_err
+ * and health/services are read-only. */
+typedef struct store_state {
+    worker_shared *shared;
+    health *h;
+    ProtobufCService **svcs;
+    size_t n_svcs;
+    char last_migrate_err[512]; /* the last logged migrate failure, to log each once */
+} store_state;
+
+/* Runs migrate_up and moves the schema gate. Logs the outcome (a repeated
+ * failure only once). lock_wait_ms bounds the wait for another migrator. */
+static status store_migrate(store_state *ss, int64_t lock_wait_ms, char *why, size_t cap)
+{
+    migrate_options mo;
+    char *err = NULL;
+    int applied = 0;
+
+    migrate_options_init(&mo, ss->shared->cfg->database_url);
+    mo.lock_wait_ms = lock_wait_ms;
+    int64_t t0 = now_mono_ms();
+    status st = migrate_up_opts(&mo, &applied, &err);
+    if (st == ST_OK) {
+        char n[16], ver[24], ms[24];
+        snprintf(n, sizeof n, "%d", applied);
+        snprintf(ver, sizeof ver, "%lld", (long long)migrate_expected_version());
+        snprintf(ms, sizeof ms, "%lld", (long long)(now_mono_ms() - t0));
+        log_field f[] = { LOG_RAW("applied", n), LOG_RAW("version", ver), LOG_RAW("ms", ms) };
+        log_event(LOG_INFO, applied > 0 ? "migrations applied" : "schema up to date", f, 3);
+        ss->last_migrate_err[0] = '\0';
+        atomic_store(&ss->shared->schema, WORKER_SCHEMA_OK);
+        free(err);
+        return ST_OK;
+    }
+    const char *msg = err != NULL ? err : status_name(st);
+    snprintf(why, cap, "%s", msg);
+    if (st == ST_FAILED_PRECONDITION) {
+        atomic_store(&ss->shared->schema, WORKER_SCHEMA_REFUSED);
+        startup_error("refusing to serve: %s; readiness stays NOT_SERVING until the database "
+                      "is repaired (heraldd migrate version|force)",
+                      msg);
+    } else if (strcmp(ss->last_migrate_err, msg) != 0) {
+        log_field f[] = { LOG_S("error", msg), LOG_S("status", status_name(st)) };
+        log_event(LOG_WARN, "cannot apply migrations yet; retrying every second", f, 2);
+    }
+    snprintf(ss->last_migrate_err, sizeof ss->last_migrate_err, "%s", msg);
+    free(err);
+    return st;
+}
+
+/* db_probe_fn of the readiness pinger (its thread): applies pending
+ * migrations while they are still owed, then checks the schema. */
+static status store_probe(db_conn *db, char *why, size_t cap, void *user)
+{
+    store_state *ss = user;
+    worker_schema was = worker_schema_get(ss->shared);
+    if (was == WORKER_SCHEMA_PENDING && ss->shared->cfg->migrate_on_start) {
+        status st = store_migrate(ss, 2000, why, cap);
+        if (st != ST_OK)
+            return st;
+    }
+    status st = migrate_check_conn(db, why, cap, NULL);
+    if (st == ST_OK && worker_schema_get(ss->shared) != WORKER_SCHEMA_OK) {
+        atomic_store(&ss->shared->schema, WORKER_SCHEMA_OK);
+        log_info("database schema verified at version %lld: serving",
+                 (long long)migrate_expected_version());
+    }
+    return st;
+}
+
+/* db_ready_fn: readiness and every herald.v1 service follow the database. */
+static void store_ready_changed(bool ready, const char *why, void *user)
+{
+    store_state *ss = user;
+    health_state hs = ready ? HEALTH_SERVING : HEALTH_NOT_SERVING;
+    health_set(ss->h, "readiness", hs);
+    for (size_t i = 0; i < ss->n_svcs; i++)
+        health_set(ss->h, ss->svcs[i]->descriptor->name, hs);
+    log_field f[] = { LOG_S("readiness", ready ? "SERVING" : "NOT_SERVING"), LOG_S("why", why) };
+    log_event(ready ? LOG_INFO : LOG_WARN, ready ? "ready" : "not ready", f, 2);
+}
+
+/* Runs before every handler: names the RPC on the worker's connection for
+ * the slow-query log. */
+static status store_interceptor(rpc_call *call, void *user)
+{
+    (void)user;
+    worker *w = rpc_call_worker(call);
+    if (w != NULL && w->db != NULL)
+        db_set_method(w->db, rpc_call_path(call));
+    return ST_OK;
+}
+
+static void fill_options(rpc_options *o, const config *cfg, worker_shared *shared,
+                         const char *cert, const char *key, const char *ca)
 {
     rpc_options_init(o);
     o->listen_addr = cfg->listen;
@@ -339,7 +446,8 @@ static void fill_options(rpc_options *o, const config *cfg, const char *cert, co
     o->descriptors = descset_api();
     o->worker_init = worker_rpc_init;
     o->worker_fini = worker_rpc_fini;
-    o->user = (void *)cfg;
+    o->interceptor = store_interceptor;
+    o->user = shared;
     o->access_log = true;
 }
 
@@ -391,6 +499,9 @@ static int serve(const config *cfg, const config_cli *cli, sigset_t *sigs)
     bool sig_started = false;
     ProtobufCService *svcs[8];
     size_t n_svcs = herald_services(svcs, 8);
+    worker_shared shared = { .cfg = cfg };
+    store_state ss = { .shared = &shared, .svcs = svcs, .n_svcs = n_svcs };
+    db_pinger *pinger = NULL;
 
     atomic_store(&log_level, cfg->log_level);
     atomic_store(&log_format_, cfg->log_format);
@@ -417,16 +528,31 @@ static int serve(const config *cfg, const config_cli *cli, sigset_t *sigs)
             goto out_threads;
     }
 
+    cache_options co;
+    cache_options_init(&co);
+    co.url = cfg->redis_url;
+    shared.cache = cache_new(&co, &err);
+    if (shared.cache == NULL) {
+        startup_error("bad redis_url: %s", err);
+        rc = CONFIG_EX_CONFIG;
+        goto out_threads;
+    }
+    db_options_init(&shared.dbo);
+    shared.dbo.conninfo = cfg->database_url;
+    shared.have_db = cfg->database_url[0] != '\0';
+    atomic_store(&shared.schema, shared.have_db ? WORKER_SCHEMA_PENDING : WORKER_SCHEMA_NO_DB);
+
     rpc_global_init();
     (void)descset_api(); /* parse the embedded set now: a broken build fails here */
 
     h = health_new();
+    ss.h = h;
     health_set(h, "", HEALTH_SERVING);
     health_set(h, "liveness", HEALTH_SERVING);
-    health_set(h, "readiness", HEALTH_NOT_SERVING); /* until we listen */
+    health_set(h, "readiness", HEALTH_NOT_SERVING); /* until the database says otherwise */
 
     rpc_options o;
-    fill_options(&o, cfg, cert, key, ca);
+    fill_options(&o, cfg, &shared, cert, key, ca);
     srv = rpc_server_new(&o, &err);
     if (srv == NULL) {
         startup_error("cannot create the server: %s", err);
@@ -466,17 +592,35 @@ static int serve(const config *cfg, const config_cli *cli, sigset_t *sigs)
     addr = bound_addr(cfg->listen, port);
     if (cli->port_file != NULL && !write_port_file(cli->port_file, port))
         goto out;
-    /* Readiness follows the database once the store is wired in; for now
-     * serving means listening. */
-    health_set(h, "readiness", HEALTH_SERVING);
-    for (size_t i = 0; i < n_svcs; i++)
-        health_set(h, svcs[i]->descriptor->name, HEALTH_SERVING);
     char port_s[16], workers_s[16];
     snprintf(port_s, sizeof port_s, "%d", port);
     snprintf(workers_s, sizeof workers_s, "%d", cfg->workers);
     log_field lf[] = { LOG_S("addr", addr), LOG_RAW("port", port_s), LOG_RAW("workers", workers_s),
                        LOG_S("tls", cert != NULL ? (ca != NULL ? "mtls" : "tls") : "off") };
     log_event(LOG_INFO, "listening", lf, 4);
+
+    /* The store, once probes can reach us: migrations, then readiness. */
+    if (!shared.have_db) {
+        log_warn("database_url is empty: readiness stays NOT_SERVING and calls that need the "
+                 "store answer UNAVAILABLE (set DATABASE_URL)");
+    } else {
+        char why[512] = "";
+        if (cfg->migrate_on_start)
+            (void)store_migrate(&ss, 120000, why, sizeof why);
+        else
+            log_info("migrate_on_start is off: serving once the schema is at version %lld",
+                     (long long)migrate_expected_version());
+        db_pinger_options po;
+        db_pinger_options_init(&po);
+        po.probe = store_probe;
+        po.on_change = store_ready_changed;
+        po.user = &ss;
+        pinger = db_pinger_start(&shared.dbo, &po, &err);
+        if (pinger == NULL) {
+            startup_error("%s", err);
+            goto out;
+        }
+    }
 
     /* Serve until SIGTERM/SIGINT. */
     pthread_mutex_lock(&life.mu);
@@ -492,6 +636,8 @@ static int serve(const config *cfg, const config_cli *cli, sigset_t *sigs)
     rpc_server_shutdown(srv, forced_signal() ? 0 : cfg->shutdown_grace_ms);
     if (hsrv != NULL)
         rpc_server_shutdown(hsrv, 0);
+    db_pinger_stop(pinger);
+    pinger = NULL;
     char ms[24];
     snprintf(ms, sizeof ms, "%lld", (long long)(now_mono_ms() - t0));
     log_field sf[] = { LOG_RAW("drain_ms", ms) };
@@ -509,13 +655,15 @@ out:
     life.servers[0] = NULL;
     life.servers[1] = NULL;
     pthread_mutex_unlock(&life.mu);
+    db_pinger_stop(pinger); /* before health_free: it calls health_set */
     rpc_server_free(hsrv);
-    rpc_server_free(srv);
+    rpc_server_free(srv); /* joins the workers: their connections close */
     reflection_free(refl);
     health_free(h);
     rpc_global_fini();
     descset_api_release();
 out_threads:
+    cache_free(shared.cache);
     if (sig_started) {
         pthread_mutex_lock(&life.mu);
         life.quit = true;
@@ -564,7 +712,6 @@ static int migrate(const config *cfg, int argc, const char *const argv[])
                         "try 'heraldd --help'\n");
         return CONFIG_EX_USAGE;
     }
-#ifdef HERALD_HAVE_MIGRATE
     int rc = EXIT_STARTUP;
     char *err = NULL;
     status st;
@@ -608,12 +755,6 @@ static int migrate(const config *cfg, int argc, const char *const argv[])
         fprintf(stderr, "heraldd: migrate %s: %s\n", verb, err != NULL ? err : status_name(st));
     free(err);
     return rc;
-#else
-    (void)cfg;
-    (void)n;
-    fprintf(stderr, "heraldd: migrate: not built yet (server/migrate.h is missing)\n");
-    return EXIT_STARTUP;
-#endif
 }
 
 static void print_version(void)

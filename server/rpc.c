@@ -174,6 +174,7 @@ struct rpc_call {
     arena *arena;
     void *user;
     size_t request_bytes;
+    const uint8_t *request_data; /* the received bytes, in the arena (or NULL) */
     char *peer; /* lazily, gpr_malloc'd */
     char request_id[REQUEST_ID_MAX + 1];
 
@@ -987,6 +988,13 @@ static void decode_cb(const uint8_t *data, size_t len, void *user)
     d->readable = true;
     d->c->request_bytes = len;
     d->msg = protobuf_c_message_unpack(d->input, arena_allocator(d->c->arena), len, data);
+    /* Kept for handlers: protobuf-c hides what they must check (a NUL cuts
+     * a string short). After the unpack, so it never eats the decode budget. */
+    uint8_t *copy = d->msg != NULL && len > 0 ? arena_alloc(d->c->arena, len) : NULL;
+    if (copy != NULL) {
+        memcpy(copy, data, len);
+        d->c->request_data = copy;
+    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -2053,6 +2061,13 @@ arena *rpc_call_arena(rpc_call *c)
 size_t rpc_call_request_bytes(const rpc_call *c)
 {
     return c->request_bytes;
+}
+
+const uint8_t *rpc_call_request_data(const rpc_call *c, size_t *len)
+{
+    if (len != NULL)
+        *len = c->request_data != NULL ? c->request_bytes : 0;
+    return c->request_data;
 }
 
 void *rpc_call_user(const rpc_call *c)

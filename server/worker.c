@@ -5,16 +5,24 @@
 
 #include "util.h"
 
-worker *worker_new(int index, const struct config *cfg)
+worker *worker_new(int index, worker_shared *shared)
 {
     worker *w = xcalloc(1, sizeof *w);
     w->index = index;
-    w->cfg = cfg;
+    w->shared = shared;
+    w->cfg = shared->cfg;
+    if (shared->have_db)
+        w->db = db_open(&shared->dbo);
+    w->cache = cache_open(shared->cache);
     return w;
 }
 
 void worker_free(worker *w)
 {
+    if (w == NULL)
+        return;
+    cache_close(w->cache);
+    db_close(w->db);
     free(w);
 }
 
@@ -27,4 +35,9 @@ void worker_rpc_fini(void *worker_data, void *user)
 {
     (void)user;
     worker_free(worker_data);
+}
+
+worker_schema worker_schema_get(const worker_shared *s)
+{
+    return (worker_schema)atomic_load(&s->schema);
 }

@@ -1,32 +1,69 @@
-/* worker.h - what one rpc worker thread owns.
+/* worker.h - what one rpc worker thread owns, and what all of them share.
  *
  * heraldd gives rpc_server_new worker_rpc_init / worker_rpc_fini as its
- * thread hooks: the runtime calls init on each worker thread before that
- * thread serves its first call, and fini after its last, on the same thread.
- * Handlers reach their thread's worker with rpc_call_worker(call) (NULL on
- * the priority thread that serves health and reflection).
+ * thread hooks (user = the worker_shared): the runtime calls init on each
+ * worker thread before that thread serves its first call, and fini after its
+ * last, on the same thread. Handlers reach their thread's worker with
+ * rpc_call_worker(call), or better through handler.h (handler_db,
+ * handler_cache), which also enforce the schema gate below. On the priority
+ * thread (health, reflection) there is no worker: rpc_call_worker is NULL.
  *
- * A worker belongs to exactly one thread and nothing in it is locked: every
- * connection it will hold (PostgreSQL, Redis, curl; added by the store and
- * cache modules) is used by that thread only. cfg is borrowed: the immutable
- * start-up config, which outlives every worker. */
+ * A worker belongs to exactly one thread and nothing in it is locked: its
+ * PostgreSQL connection and its Redis connection are used by that thread
+ * only (DESIGN.md §1). Both connect lazily, so creating a worker never
+ * blocks and never fails.
+ *
+ * worker_shared is created by main before the server starts and outlives
+ * every worker: cfg, cache and dbo are immutable after start; `schema` is an
+ * atomic that main and the readiness pinger move forward (see
+ * worker_schema). */
 #ifndef HERALD_WORKER_H
 #define HERALD_WORKER_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "cache.h"
+#include "db.h"
+
 struct config;
+
+/* Whether handlers may use the database (the schema gate). Handlers that
+ * touch the store fail with UNAVAILABLE until it is WORKER_SCHEMA_OK. */
+typedef enum {
+    WORKER_SCHEMA_PENDING = 0, /* migrations not applied/verified yet (or PostgreSQL away at start) */
+    WORKER_SCHEMA_OK,          /* at the version this binary expects, checksums unchanged */
+    WORKER_SCHEMA_REFUSED,     /* tampered, dirty or newer database: refuse to serve */
+    WORKER_SCHEMA_NO_DB,       /* database_url is empty: no store at all */
+} worker_schema;
+
+typedef struct worker_shared {
+    const struct config *cfg; /* borrowed, immutable */
+    cache *cache;             /* process-wide cache (breaker, counters); never NULL */
+    db_options dbo;           /* per-worker connection settings; conninfo borrowed from cfg */
+    bool have_db;             /* database_url is set */
+    atomic_int schema;        /* worker_schema */
+} worker_shared;
 
 typedef struct worker {
     int index;                /* 0..workers-1, as the runtime numbers its threads */
     const struct config *cfg; /* borrowed, immutable */
+    worker_shared *shared;    /* borrowed; outlives the worker */
+    db_conn *db;              /* this thread's PostgreSQL connection; NULL without a database */
+    cache_conn *cache;        /* this thread's Redis connection; bypasses when unconfigured */
 } worker;
 
-/* A new worker (caller frees with worker_free). Never NULL. */
-worker *worker_new(int index, const struct config *cfg);
-void worker_free(worker *w); /* NULL is a no-op */
+/* A new worker with its (lazy) connections; the caller frees it with
+ * worker_free on the same thread. Never NULL. */
+worker *worker_new(int index, worker_shared *shared);
+void worker_free(worker *w); /* NULL is a no-op; closes the connections */
 
 /* rpc_worker_init_fn / rpc_worker_fini_fn adapters: user is the
- * const struct config *. */
+ * worker_shared *. */
 void *worker_rpc_init(int worker_index, void *user);
 void worker_rpc_fini(void *worker_data, void *user);
+
+/* The current schema state (any thread). */
+worker_schema worker_schema_get(const worker_shared *s);
 
 #endif

@@ -12,7 +12,7 @@ file(GLOB API_SVC_SRCS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/server/svc_*.c)
 herald_unit_test(test_api_svc SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_api_svc.c
                  ${API_SVC_SRCS} LIBS herald_proto)
 target_include_directories(test_api_svc PRIVATE ${CMAKE_SOURCE_DIR}/server)
-foreach(lib herald_rpc herald_domain herald_store herald_http herald_cache)
+foreach(lib herald_handler herald_rpc herald_domain herald_store herald_http herald_cache)
   if(TARGET ${lib})
     target_link_libraries(test_api_svc PRIVATE ${lib})
   endif()
