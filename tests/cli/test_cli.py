@@ -89,6 +89,10 @@ def herald(*args, stdin=None, env=None, timeout=RUN_TIMEOUT_S):
     t0 = time.monotonic()
     p = subprocess.run([HERALD] + list(args), input=stdin, capture_output=True, text=True,
                        env=full_env, timeout=timeout)
+    # Under -DSANITIZE=address,undefined a report fails the test outright.
+    for marker in ("Sanitizer", "runtime error:"):
+        if marker in p.stderr:
+            raise AssertionError("herald %s: sanitizer report:\n%s" % (" ".join(args), p.stderr))
     return p.returncode, p.stdout, p.stderr, time.monotonic() - t0
 
 
@@ -315,6 +319,25 @@ class Calls(unittest.TestCase):
         rc, out, _, _ = herald("call", "grpc.health.v1.Health/Check", "--addr", TESTD.addr,
                                "--emit-defaults", "-o", "json")
         self.assertEqual(json.loads(out), {"status": "SERVING"})
+
+    def test_interrupt_cancels_a_stream(self):
+        p = subprocess.Popen([HERALD, "call", "grpc.health.v1.Health/Watch", "-d", "{}",
+                              "--timeout", "0", "--addr", TESTD.addr, "-o", "json"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            first = p.stdout.readline()  # the stream is open once a status arrived
+            self.assertEqual(json.loads(first), {"status": "SERVING"})
+            t0 = time.monotonic()
+            p.send_signal(signal.SIGINT)
+            out, err = p.communicate(timeout=30)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait(timeout=10)
+        self.assertEqual(p.returncode, 130, err)
+        self.assertLess(time.monotonic() - t0, 5)
+        self.assertIn("herald: interrupted", err)
+        self.assertNotIn("Sanitizer", err)
 
     def test_bidi_reflection_through_call(self):
         rc, out, err, _ = herald("call", "grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
