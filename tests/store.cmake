@@ -60,3 +60,9 @@ if(TARGET heraldd AND TARGET herald_store)
                        SKIP_RETURN_CODE 77 ENVIRONMENT "${HERALD_TEST_ENV}"
                        FIXTURES_REQUIRED services)
 endif()
+
+# The background job runner shared by every periodic job (server/jobs.c).
+if(TARGET herald_store AND CMOCKA_FOUND AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_jobs.c)
+  herald_store_test(test_jobs SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_jobs.c
+                    LIBS herald_store)
+endif()
