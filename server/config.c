@@ -70,6 +70,22 @@ static const char *check_pg_url(const char *v)
     return allowed;
 }
 
+static const char *check_http_url_or_off(const char *v)
+{
+    static const char allowed[] = "empty (off) or an http:// or https:// URL";
+    if (v[0] == '\0')
+        return NULL;
+    const char *host = strncmp(v, "http://", 7) == 0    ? v + 7
+                       : strncmp(v, "https://", 8) == 0 ? v + 8
+                                                        : NULL;
+    if (host == NULL || host[0] == '\0' || host[0] == '/')
+        return allowed;
+    for (const char *p = v; *p != '\0'; p++)
+        if ((unsigned char)*p <= ' ' || *p == 0x7f)
+            return allowed;
+    return NULL;
+}
+
 static const char *check_redis_url(const char *v)
 {
     if (v[0] == '\0' || strncmp(v, "redis://", 8) == 0 || strncmp(v, "unix://", 7) == 0)
@@ -155,6 +171,27 @@ static const cfg_key cfg_keys[] = {
     { "tls.client_ca", CFG_STR, F(tls_client_ca, char *), "", 0, 0, 0,
       "HERALD_TLS_CLIENT_CA", NULL, NULL, NULL, NULL,
       "PEM CA bundle; set = clients must present a certificate it signed (mTLS)" },
+    { "llm.url", CFG_STR, F(llm_url, char *), "", 0, 0, CFG_URL,
+      "HERALD_LLM_URL", NULL, NULL, check_http_url_or_off, NULL,
+      "OpenAI-compatible chat-completions URL (http://host:port/v1/chat/completions); empty = no LLM" },
+    { "llm.model", CFG_STR, F(llm_model, char *), "", 0, 0, 0,
+      "HERALD_LLM_MODEL", NULL, NULL, NULL, NULL,
+      "model name sent to the LLM endpoint; empty = not sent" },
+    { "llm.api_key", CFG_STR, F(llm_api_key, char *), "", 0, 0, CFG_SECRET,
+      "HERALD_LLM_API_KEY", NULL, NULL, NULL, NULL,
+      "bearer token for the LLM endpoint" },
+    { "llm.timeout_ms", CFG_DURATION_MS, F(llm_timeout_ms, int64_t), "20s", 100, 600000, 0,
+      "HERALD_LLM_TIMEOUT", NULL, NULL, NULL, NULL,
+      "time limit of one LLM attempt (the call's deadline applies too)" },
+    { "llm.connect_timeout_ms", CFG_DURATION_MS, F(llm_connect_timeout_ms, int64_t), "2s", 10, 60000, 0,
+      "HERALD_LLM_CONNECT_TIMEOUT", NULL, NULL, NULL, NULL,
+      "time limit for connecting to the LLM endpoint" },
+    { "llm.max_response_bytes", CFG_BYTES, F(llm_max_response_bytes, int64_t), "1MiB", 4 * KIB, 64 * MIB, 0,
+      "HERALD_LLM_MAX_RESPONSE_BYTES", NULL, NULL, NULL, NULL,
+      "largest LLM response body accepted; a larger one is cut off and fails" },
+    { "llm.max_attempts", CFG_INT, F(llm_max_attempts, int), "3", 1, 10, 0,
+      "HERALD_LLM_MAX_ATTEMPTS", NULL, NULL, NULL, NULL,
+      "LLM requests per call: 429, 5xx and connection failures are retried within the deadline" },
 };
 /* clang-format on */
 

@@ -108,6 +108,15 @@ typedef struct config {
     char *tls_key;               /* tls.key (path) */
     char *tls_client_ca;         /* tls.client_ca (path; set = require client certs) */
 
+    /* the LLM provider (llm.h) */
+    char *llm_url;                  /* llm.url ("" = no LLM) */
+    char *llm_model;                /* llm.model */
+    char *llm_api_key;              /* llm.api_key (secret) */
+    int64_t llm_timeout_ms;         /* llm.timeout_ms */
+    int64_t llm_connect_timeout_ms; /* llm.connect_timeout_ms */
+    int64_t llm_max_response_bytes; /* llm.max_response_bytes */
+    int llm_max_attempts;           /* llm.max_attempts */
+
     struct config_priv *priv;
 } config;
 
