@@ -16,6 +16,7 @@
 
 #include <json-c/json.h>
 
+#include "config.h"
 #include "llm_parse.h"
 #include "util.h"
 
@@ -83,6 +84,18 @@ void llm_config_default(llm_config *c)
     c->backoff_base_ms = DEFAULT_BACKOFF_BASE_MS;
     c->backoff_max_ms = DEFAULT_BACKOFF_MAX_MS;
     c->temperature = DEFAULT_TEMPERATURE;
+}
+
+void llm_config_from(llm_config *out, const struct config *cfg)
+{
+    llm_config_default(out);
+    out->url = cfg->llm_url;
+    out->model = cfg->llm_model;
+    out->api_key = cfg->llm_api_key;
+    out->timeout_ms = cfg->llm_timeout_ms;
+    out->connect_timeout_ms = cfg->llm_connect_timeout_ms;
+    out->max_response_bytes = (size_t)cfg->llm_max_response_bytes;
+    out->max_attempts = cfg->llm_max_attempts;
 }
 
 llm_client *llm_new(const llm_config *cfg, http_client *http)

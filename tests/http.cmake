@@ -33,3 +33,13 @@ if(HERALD_HTTP_HAS_LLM)
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_llm.c
     LIBS herald_http fake_llm PkgConfig::JSONC)
 endif()
+
+# The llm.* settings: config.c and log.c compiled in, as tests/config.cmake
+# does, so no gRPC is needed.
+if(HERALD_HTTP_HAS_LLM)
+  herald_unit_test(test_llm_config
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_llm_config.c
+            ${CMAKE_SOURCE_DIR}/server/config.c ${CMAKE_SOURCE_DIR}/server/log.c
+    LIBS herald_http herald_common)
+  target_include_directories(test_llm_config PRIVATE ${CMAKE_SOURCE_DIR}/server)
+endif()
