@@ -344,7 +344,9 @@ void out_table(FILE *fp, json_object *j)
 bool out_message(const ProtobufCMessage *m, out_format f, bool compact, bool emit_defaults,
                  char **err)
 {
-    pbjson_options o = { .emit_defaults = emit_defaults, .resolve = registry_resolve };
+    /* Tables are for people: short enum names ("x", "active"). */
+    pbjson_options o = { .emit_defaults = emit_defaults, .resolve = registry_resolve,
+                         .enums_short = f == OUT_TABLE };
     json_object *j = NULL;
     if (pbjson_encode(m, &o, &j, err) != ST_OK)
         return false;

@@ -625,6 +625,32 @@ out:
 
 /* ======================= encoding ======================= */
 
+/* "PLATFORM_X" of enum Platform -> "x"; "PROFILE_STATE_ACTIVE" of
+ * ProfileState -> "active". Names without the enum's prefix are only
+ * lowered. New string. */
+static char *enum_short_name(const ProtobufCEnumDescriptor *ed, const char *name)
+{
+    strbuf prefix = { 0 };
+    const char *sn = ed->short_name;
+    for (size_t i = 0; sn[i]; i++) {
+        char ch = sn[i];
+        bool upper = ch >= 'A' && ch <= 'Z';
+        if (upper && i > 0 && ((sn[i - 1] >= 'a' && sn[i - 1] <= 'z') ||
+                               (sn[i - 1] >= '0' && sn[i - 1] <= '9')))
+            strbuf_putc(&prefix, '_');
+        strbuf_putc(&prefix, (ch >= 'a' && ch <= 'z') ? (char)(ch - 'a' + 'A') : ch);
+    }
+    strbuf_putc(&prefix, '_');
+    const char *rest = strncmp(name, prefix.data, prefix.len) == 0 && name[prefix.len] != '\0'
+                           ? name + prefix.len
+                           : name;
+    char *out = xstrdup(rest);
+    for (char *p = out; *p; p++)
+        *p = *p == '_' ? '-' : (*p >= 'A' && *p <= 'Z') ? (char)(*p - 'A' + 'a') : *p;
+    strbuf_fini(&prefix);
+    return out;
+}
+
 static status enc_message(jctx *c, const ProtobufCMessage *m, json_object **out);
 
 static json_object *json_double(double d, bool is_float)
@@ -696,10 +722,15 @@ static status enc_value(jctx *c, const ProtobufCFieldDescriptor *f, const void *
         if (strcmp(ed->name, "google.protobuf.NullValue") == 0)
             return ST_OK; /* null */
         const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(ed, v);
-        if (ev && !c->o->enums_as_ints)
+        if (ev && c->o->enums_short) {
+            char *short_name = enum_short_name(ed, ev->name);
+            *out = json_object_new_string(short_name);
+            free(short_name);
+        } else if (ev && !c->o->enums_as_ints) {
             *out = json_object_new_string(ev->name);
-        else
+        } else {
             *out = json_object_new_int(v);
+        }
         return ST_OK;
     }
     case PROTOBUF_C_TYPE_STRING:

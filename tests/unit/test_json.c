@@ -593,6 +593,12 @@ static void enums_and_names(void **state)
     out = pbjson_encode_string(&s->base, &o, JSON_C_TO_STRING_PLAIN, &err);
     assert_string_equal(out, "{\"color\":2,\"r_color\":[1,1,7],\"snake_case_name\":\"x\"}");
     free(out);
+    /* Display names for tables: the enum's prefix goes, kebab case. */
+    pbjson_options shortopt = { .enums_short = true };
+    out = pbjson_encode_string(&s->base, &shortopt, JSON_C_TO_STRING_PLAIN, &err);
+    assert_string_equal(out, "{\"color\":\"deep-blue\",\"rColor\":[\"red\",\"red\",7],"
+                             "\"snakeCaseName\":\"x\"}");
+    free(out);
     protobuf_c_message_free_unpacked(&s->base, NULL);
     char *jn = pbjson_json_name("follows_per_1k_impressions");
     assert_string_equal(jn, "followsPer1kImpressions");
