@@ -626,8 +626,8 @@ out:
 /* ======================= encoding ======================= */
 
 /* "PLATFORM_X" of enum Platform -> "x"; "PROFILE_STATE_ACTIVE" of
- * ProfileState -> "active". Names without the enum's prefix are only
- * lowered. New string. */
+ * ProfileState -> "active". Names without the enum's prefix (health's
+ * "SERVING") stay as they are. New string. */
 static char *enum_short_name(const ProtobufCEnumDescriptor *ed, const char *name)
 {
     strbuf prefix = { 0 };
@@ -641,11 +641,9 @@ static char *enum_short_name(const ProtobufCEnumDescriptor *ed, const char *name
         strbuf_putc(&prefix, (ch >= 'a' && ch <= 'z') ? (char)(ch - 'a' + 'A') : ch);
     }
     strbuf_putc(&prefix, '_');
-    const char *rest = strncmp(name, prefix.data, prefix.len) == 0 && name[prefix.len] != '\0'
-                           ? name + prefix.len
-                           : name;
-    char *out = xstrdup(rest);
-    for (char *p = out; *p; p++)
+    bool has_prefix = strncmp(name, prefix.data, prefix.len) == 0 && name[prefix.len] != '\0';
+    char *out = xstrdup(has_prefix ? name + prefix.len : name);
+    for (char *p = out; *p && has_prefix; p++)
         *p = *p == '_' ? '-' : (*p >= 'A' && *p <= 'Z') ? (char)(*p - 'A' + 'a') : *p;
     strbuf_fini(&prefix);
     return out;

@@ -38,7 +38,8 @@ typedef struct pbjson_options {
     bool original_names;     /* output: proto field names instead of lowerCamelCase */
     bool enums_as_ints;      /* output: enum numbers instead of names */
     bool enums_short;        /* output, for people only (not proto3 JSON): enum names without
-                                the enum's prefix, lower kebab case ("PLATFORM_X" -> "x") */
+                                the enum's prefix, lower kebab case ("PLATFORM_X" -> "x");
+                                names without that prefix are kept ("SERVING") */
     bool ignore_unknown;     /* input: skip unknown fields instead of failing */
     pbjson_resolver resolve; /* for Any, both ways; NULL: Any is an error */
     void *resolve_user;

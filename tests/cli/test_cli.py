@@ -386,6 +386,78 @@ class Calls(unittest.TestCase):
                                 "targetTime": "2026-01-31T09:00:00Z"})
 
 
+class Metadata(unittest.TestCase):
+    """What herald sends, seen by a grpcio server that records each call."""
+
+    @classmethod
+    def setUpClass(cls):
+        import grpc
+        from concurrent import futures
+        cls.calls = []
+
+        class Recorder(grpc.GenericRpcHandler):
+            def service(self, details):
+                def handle(request, context):
+                    md = {}
+                    for k, v in context.invocation_metadata():
+                        md[k] = v
+                    cls.calls.append({"method": details.method, "md": md,
+                                      "remaining": context.time_remaining(),
+                                      "request": request})
+                    return b"\x08\x01"  # HealthCheckResponse{status: SERVING}
+                return grpc.unary_unary_rpc_method_handler(handle)
+
+        cls.server = grpc.server(futures.ThreadPoolExecutor(max_workers=2),
+                                 handlers=[Recorder()])
+        cls.port = cls.server.add_insecure_port("127.0.0.1:0")
+        cls.server.start()
+        cls.addr = "127.0.0.1:%d" % cls.port
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop(grace=None)
+
+    def call(self, *args, env=None):
+        before = len(self.calls)
+        rc, out, err, _ = herald("call", "grpc.health.v1.Health/Check", "--addr", self.addr,
+                                 *args, env=env)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(json.loads(out), {"status": "SERVING"})
+        self.assertEqual(len(self.calls), before + 1)
+        return self.calls[-1]
+
+    def test_headers_token_deadline_and_user_agent(self):
+        c = self.call("-H", "X-Trace: abc 123", "-H", "x-blob-bin: AAH/", "--token", "t0k3n",
+                      "--timeout", "7s", "--service", "svc")
+        self.assertEqual(c["method"], "/grpc.health.v1.Health/Check")
+        self.assertEqual(c["md"]["x-trace"], "abc 123")
+        self.assertEqual(c["md"]["x-blob-bin"], b"\x00\x01\xff")
+        self.assertEqual(c["md"]["authorization"], "Bearer t0k3n")
+        self.assertIn("herald-cli/", c["md"]["user-agent"])
+        self.assertTrue(5.0 < c["remaining"] <= 7.1, c["remaining"])  # grpc-timeout rounds up
+        self.assertEqual(c["request"], b"\x0a\x03svc")
+        # No token, no header; --timeout 0: no deadline.
+        c = self.call("--timeout", "0")
+        self.assertNotIn("authorization", c["md"])
+        self.assertTrue(c["remaining"] is None or c["remaining"] > 1e9, c["remaining"])
+
+    def test_token_from_environment_and_file(self):
+        c = self.call(env={"HERALD_TOKEN": "from-env"})
+        self.assertEqual(c["md"]["authorization"], "Bearer from-env")
+        with tempfile.NamedTemporaryFile("w", delete=False) as f:
+            f.write("from-file\n")
+            path = f.name
+        try:
+            c = self.call(env={"HERALD_TOKEN_FILE": path})
+            self.assertEqual(c["md"]["authorization"], "Bearer from-file")
+            # The flag wins over both.
+            c = self.call("--token", "flag", env={"HERALD_TOKEN_FILE": path,
+                                                  "HERALD_TOKEN": "env"})
+            self.assertEqual(c["md"]["authorization"], "Bearer flag")
+        finally:
+            os.unlink(path)
+
+
 class Health(unittest.TestCase):
     def test_serving_is_0(self):
         rc, out, err, _ = herald("health", "--addr", TESTD.addr)
