@@ -48,7 +48,7 @@ bool bandit_scope_parse(const char *name, bandit_scope *out)
 
 void bandit_config_default(bandit_config *c)
 {
-    c->half_life_days = 30.0;
+    c->half_life_days = 90.0;
     c->interval_level = 0.9;
     c->propensity_draws = 200;
     c->prior_alpha = 2.0;

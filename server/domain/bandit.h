@@ -73,7 +73,10 @@ typedef struct bandit_stats {
 
 typedef struct bandit_config {
     /* Half-life of an outcome's weight, days; 0 disables discounting.
-     * Default 30. */
+     * Default 90: at 4 posts a day that keeps about 520 effective outcomes
+     * for all arms together. In tests/sim a 30-day half-life (about 170)
+     * reached only 88 % of the content oracle, 60 days 91.6 %, 90 days
+     * 93.7 % (means over 10 synthetic audiences). */
     double half_life_days;
     /* Mass of the credible intervals, in (0, 1). Default 0.9. */
     double interval_level;
@@ -81,7 +84,7 @@ typedef struct bandit_config {
      * 100,000. Default 200: a propensity p is then within about
      * 2 * sqrt(p (1 - p) / 201) (<= 0.07) of the exact value. */
     int propensity_draws;
-    /* Shape alpha0 of the prior on the noise precision, >= 1 (the pooled
+    /* Shape alpha0 of the prior on the noise precision, > 1 (the pooled
      * noise variance counts as 2 * (alpha0 - 1) pseudo-observations).
      * Default 2. */
     double prior_alpha;

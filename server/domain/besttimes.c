@@ -8,6 +8,21 @@
 
 #define MINUTES_PER_WEEK 10080
 #define MAX_ZONES 100
+/* Cells or hours with less discounted data do not inform the estimates of
+ * the pooling strengths. */
+#define POOL_MIN_N 0.25
+#define KAPPA_MIN 1.0
+#define KAPPA_MAX 100.0
+
+/* kappa = sigma^2 / tau^2 with tau^2 = max(0, num) / den (method of moments),
+ * clamped to [KAPPA_MIN, KAPPA_MAX]. */
+static double kappa_from(double num, double den, double sigma2)
+{
+    double tau2 = num > 0.0 ? num / den : 0.0;
+    if (!(tau2 > sigma2 / KAPPA_MAX))
+        return KAPPA_MAX;
+    return fmax(sigma2 / tau2, KAPPA_MIN);
+}
 
 /* Share of a population using social media at each local hour (value at
  * hh:00; 1 = the daily peak), weekdays and weekends. A plain, documented
@@ -29,6 +44,7 @@ void besttimes_config_default(besttimes_config *c)
 {
     c->kappa_cell = 3.0;
     c->kappa_hod = 6.0;
+    c->estimate_kappa = true;
     c->audience_gain = 0.5;
     c->default_sigma2 = 1.0;
     c->interval_level = 0.9;
@@ -134,23 +150,80 @@ status besttimes_compute(const bandit_stats *stats, int64_t now_ms, const bandit
     double g = stot / (ntot + 1.0);
 
     /* Hour-of-day deviations from the audience prior. */
-    double prior[BESTTIMES_CELLS], dev[24], dev_var[24];
+    double prior[BESTTIMES_CELLS], dev[24], dev_var[24], nh[24], mh[24];
     for (int c = 0; c < BESTTIMES_CELLS; c++)
         prior[c] = g + cfg->audience_gain * (out->cells[c].audience_weight - amean);
     for (int h = 0; h < 24; h++) {
-        double resid = 0.0, nh = 0.0;
+        double resid = 0.0;
+        nh[h] = 0.0;
         for (int c = h; c < BESTTIMES_CELLS; c += 24) {
             resid += s[c] - n[c] * prior[c];
-            nh += n[c];
+            nh[h] += n[c];
         }
-        dev[h] = resid / (nh + cfg->kappa_hod);
-        dev_var[h] = sigma2 / (nh + cfg->kappa_hod);
+        mh[h] = nh[h] > 0.0 ? resid / nh[h] : 0.0; /* mean deviation observed */
+    }
+    /* Pooling strengths: fixed when configured (> 0), else estimated from
+     * the data like the bandit's priors (DerSimonian-Laird between-group
+     * variance tau^2, kappa = sigma^2 / tau^2 within [KAPPA_MIN, KAPPA_MAX]),
+     * falling back to the defaults without enough data. */
+    double kappa_hod = cfg->kappa_hod, kappa_cell = cfg->kappa_cell;
+    if (cfg->estimate_kappa) {
+        /* hours of day around the audience prior */
+        double w = 0.0, w2 = 0.0, q = 0.0;
+        int k = 0;
+        for (int h = 0; h < 24; h++) {
+            if (nh[h] < POOL_MIN_N)
+                continue;
+            double wh = nh[h] / sigma2;
+            w += wh;
+            w2 += wh * wh;
+            q += wh * mh[h] * mh[h];
+            k++;
+        }
+        if (k >= 3 && w > 0.0)
+            kappa_hod = kappa_from(q - k, w - w2 / w, sigma2);
+        /* cells around their hour of day */
+        double num = 0.0, den = 0.0;
+        int groups = 0;
+        for (int h = 0; h < 24; h++) {
+            double wh = 0.0, wh2 = 0.0, wm = 0.0;
+            int kh = 0;
+            for (int c = h; c < BESTTIMES_CELLS; c += 24) {
+                if (n[c] < POOL_MIN_N)
+                    continue;
+                double wc = n[c] / sigma2;
+                wh += wc;
+                wh2 += wc * wc;
+                wm += wc * (s[c] / n[c] - prior[c]);
+                kh++;
+            }
+            if (kh < 2)
+                continue;
+            double mfe = wm / wh, qh = 0.0;
+            for (int c = h; c < BESTTIMES_CELLS; c += 24) {
+                if (n[c] < POOL_MIN_N)
+                    continue;
+                double d = s[c] / n[c] - prior[c] - mfe;
+                qh += n[c] / sigma2 * d * d;
+            }
+            num += qh - (kh - 1);
+            den += wh - wh2 / wh;
+            groups++;
+        }
+        if (groups >= 3 && den > 0.0)
+            kappa_cell = kappa_from(num, den, sigma2);
+    }
+    out->kappa_hod = kappa_hod;
+    out->kappa_cell = kappa_cell;
+    for (int h = 0; h < 24; h++) {
+        dev[h] = mh[h] * nh[h] / (nh[h] + kappa_hod);
+        dev_var[h] = sigma2 / (nh[h] + kappa_hod);
     }
 
     double zq = sampling_normal_quantile(0.5 * (1.0 + cfg->interval_level));
     for (int c = 0; c < BESTTIMES_CELLS; c++) {
         besttimes_cell *cell = &out->cells[c];
-        double k = cfg->kappa_cell;
+        double k = kappa_cell;
         double share = k / (k + n[c]);
         cell->expected_reward = (k * (prior[c] + dev[c % 24]) + s[c]) / (k + n[c]);
         cell->sd = sqrt(sigma2 / (k + n[c]) + share * share * dev_var[c % 24]);

@@ -17,6 +17,8 @@
  *   hour      the 7 cells of one hour of day share a deviation d_h from
  *             their priors, estimated from those cells' outcomes with
  *             kappa_hod pseudo-outcomes at 0.
+ *   (kappa_hod and kappa_cell are estimated from the data by default,
+ *   see besttimes_config.)
  *   cell      mean_c = (kappa_cell (p_c + d_h) + sum_c) / (kappa_cell + n_c):
  *             the cell's own outcomes, pooled toward its hour of day.
  * Variance: sigma^2 / (kappa_cell + n_c) + (kappa_cell / (kappa_cell +
@@ -28,6 +30,7 @@
 #ifndef HERALD_BESTTIMES_H
 #define HERALD_BESTTIMES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "bandit.h"
@@ -44,8 +47,16 @@ typedef struct besttimes_zone {
 } besttimes_zone;
 
 typedef struct besttimes_config {
-    double kappa_cell;     /* pseudo-outcomes of the hour-of-day prior per cell; default 3 */
-    double kappa_hod;      /* pseudo-outcomes of the audience prior per hour of day; default 6 */
+    /* Pseudo-outcomes of the hour-of-day prior per cell (default 3) and of
+     * the audience prior per hour of day (default 6). With estimate_kappa
+     * (default true) both are estimated from the data instead (method of
+     * moments for the variance between cells of one hour of day, and
+     * between hours of day; kappa = sigma^2 / tau^2 within [1, 100]); the
+     * values here are then only the fallback while there is too little
+     * data (fewer than 3 hours of day with data). */
+    double kappa_cell;
+    double kappa_hod;
+    bool estimate_kappa;
     double audience_gain;  /* reward (z) per unit of audience activity; default 0.5 */
     double default_sigma2; /* reward variance without data; default 1 */
     double interval_level; /* mass of the intervals; default 0.9 */
@@ -69,6 +80,8 @@ typedef struct besttimes_map {
                                             * (ties: lower hour first) */
     double level;                          /* interval mass */
     double sigma2;                         /* pooled within-cell variance used */
+    double kappa_cell;                     /* pooling strengths used */
+    double kappa_hod;
 } besttimes_map;
 
 /* Audience activity in [0, 1] at a local time: day 0 = Monday .. 6 =

@@ -56,6 +56,8 @@ static void decay_halves_per_half_life(void **state)
 {
     (void)state;
     bandit_config c = cfg_default();
+    assert_true(fabs(bandit_decay_factor(90 * DAY_MS, &c) - 0.5) < 1e-12); /* the default */
+    c.half_life_days = 30.0;
     assert_true(fabs(bandit_decay_factor(30 * DAY_MS, &c) - 0.5) < 1e-12);
     assert_true(fabs(bandit_decay_factor(90 * DAY_MS, &c) - 0.125) < 1e-12);
     assert_true(bandit_decay_factor(-5, &c) == 1.0);
@@ -63,6 +65,7 @@ static void decay_halves_per_half_life(void **state)
     assert_true(bandit_decay_factor(1000 * DAY_MS, &c) == 1.0);
 
     c = cfg_default();
+    c.half_life_days = 30.0;
     bandit_stats s = { 0 };
     bandit_stats_add(&s, 2.0, T0, &c);
     bandit_stats_decay_to(&s, T0 + 30 * DAY_MS, &c);
@@ -81,6 +84,7 @@ static void incremental_equals_batch(void **state)
 {
     (void)state;
     bandit_config c = cfg_default();
+    c.half_life_days = 30.0;
     enum { K = 200 };
     double r[K];
     int64_t at[K];

@@ -163,7 +163,8 @@ static void history_overrides_prior(void **state)
     for (int c = 0; c < 168; c++)
         assert_int_equal(seen[c], 1);
 
-    /* a year later the evidence has faded (half-life 30 days) */
+    /* a year later the evidence has faded (with a 30-day half-life) */
+    bc.half_life_days = 30.0;
     besttimes_map late;
     assert_int_equal(besttimes_compute(stats, MON0 + 365 * DAY_MS, &bc, 0, NULL, 0, &cfg, &late,
                                        err, sizeof(err)),
