@@ -141,7 +141,11 @@ int rpc_server_port(const rpc_server *s); /* the bound port after start */
 
 /* Graceful stop, from any thread but a pool thread: stop accepting (new calls
  * get UNAVAILABLE), let in-flight calls run for up to grace_ms, cancel the
- * rest, join the threads. Idempotent. */
+ * rest (clients see UNAVAILABLE), join the threads. Calls that had arrived
+ * but were still queued in gRPC core (every worker busy) count as in flight:
+ * up to 16 per method and worker are handed to the workers first (core would
+ * cancel them). Idempotent; returns once the pool threads are joined.
+ * Detached calls not finished yet are waited for by rpc_server_free. */
 void rpc_server_shutdown(rpc_server *s, int64_t grace_ms);
 /* Immediate stop: cancel everything now. Safe after rpc_server_shutdown. */
 void rpc_server_cancel_all(rpc_server *s);
@@ -237,6 +241,12 @@ void rpc_call_finish_code(rpc_call *c, int grpc_code, const char *msg);
 bool rpc_call_cancelled(const rpc_call *c);
 
 /* ---- statistics (Prometheus names as grpc-go's go-grpc-prometheus) ---- */
+
+/* handled[] and the access log count the code the client saw: ours when our
+ * status went out before the deadline; else DEADLINE_EXCEEDED when the call
+ * ended at (or within 5% / 50 ms of) the client's deadline, UNAVAILABLE when
+ * the server cancelled it at shutdown, CANCELLED otherwise. Unknown methods
+ * are logged but have no series. */
 
 enum { RPC_LATENCY_BUCKETS = 13 };
 /* Upper bounds in seconds of the latency histogram buckets (+Inf implied). */
