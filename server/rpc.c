@@ -174,7 +174,8 @@ struct rpc_call {
     arena *arena;
     void *user;
     size_t request_bytes;
-    const uint8_t *request_data; /* the received bytes, in the arena (or NULL) */
+    grpc_slice request; /* the received bytes once decoded (request_kept) */
+    bool request_kept;
     char *peer; /* lazily, gpr_malloc'd */
     char request_id[REQUEST_ID_MAX + 1];
 
@@ -566,6 +567,8 @@ static void call_free(rpc_call *c)
     grpc_metadata_array_destroy(&c->md);
     if (c->payload)
         grpc_byte_buffer_destroy(c->payload);
+    if (c->request_kept)
+        grpc_slice_unref(c->request);
     if (!c->m)
         grpc_call_details_destroy(&c->details);
     gpr_free(c->generic_path);
@@ -945,56 +948,28 @@ static grpc_byte_buffer *bb_from_message(const ProtobufCMessage *msg)
     return bb;
 }
 
-/* Calls fn on the bytes of bb (one slice without a copy; several merged). */
-static void bb_with_bytes(grpc_byte_buffer *bb, void (*fn)(const uint8_t *, size_t, void *),
-                          void *user)
+/* The bytes of bb (decompressed) as one slice the caller unrefs: a new
+ * reference to the only slice when there is one (P15: no copy), else all of
+ * them merged. False when bb cannot be read. */
+static bool bb_slice(grpc_byte_buffer *bb, grpc_slice *out)
 {
     grpc_byte_buffer_reader rd;
-    if (!grpc_byte_buffer_reader_init(&rd, bb)) {
-        fn(NULL, 0, user);
-        return;
-    }
+    if (!grpc_byte_buffer_reader_init(&rd, bb))
+        return false;
     grpc_slice *first = NULL;
     grpc_slice *second = NULL;
     if (!grpc_byte_buffer_reader_peek(&rd, &first)) {
-        fn((const uint8_t *)"", 0, user); /* an empty message */
+        *out = grpc_empty_slice(); /* an empty message */
     } else if (!grpc_byte_buffer_reader_peek(&rd, &second)) {
-        fn(GRPC_SLICE_START_PTR(*first), GRPC_SLICE_LENGTH(*first), user); /* P15 */
+        *out = grpc_slice_ref(*first); /* outlives the reader */
     } else {
         grpc_byte_buffer_reader_destroy(&rd);
-        if (!grpc_byte_buffer_reader_init(&rd, bb)) {
-            fn(NULL, 0, user);
-            return;
-        }
-        grpc_slice all = grpc_byte_buffer_reader_readall(&rd);
-        fn(GRPC_SLICE_START_PTR(all), GRPC_SLICE_LENGTH(all), user);
-        grpc_slice_unref(all);
+        if (!grpc_byte_buffer_reader_init(&rd, bb))
+            return false;
+        *out = grpc_byte_buffer_reader_readall(&rd);
     }
     grpc_byte_buffer_reader_destroy(&rd);
-}
-
-typedef struct decode_ctx {
-    rpc_call *c;
-    const ProtobufCMessageDescriptor *input;
-    ProtobufCMessage *msg;
-    bool readable;
-} decode_ctx;
-
-static void decode_cb(const uint8_t *data, size_t len, void *user)
-{
-    decode_ctx *d = user;
-    if (!data)
-        return;
-    d->readable = true;
-    d->c->request_bytes = len;
-    d->msg = protobuf_c_message_unpack(d->input, arena_allocator(d->c->arena), len, data);
-    /* Kept for handlers: protobuf-c hides what they must check (a NUL cuts
-     * a string short). After the unpack, so it never eats the decode budget. */
-    uint8_t *copy = d->msg != NULL && len > 0 ? arena_alloc(d->c->arena, len) : NULL;
-    if (copy != NULL) {
-        memcpy(copy, data, len);
-        d->c->request_data = copy;
-    }
+    return true;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1041,19 +1016,28 @@ static bool call_prepare(rpc_call *c, ProtobufCMessage **req)
     if (!c->payload) {
         why = "missing request message";
     } else {
-        decode_ctx d = { c, m->svc->descriptor->methods[m->index].input, NULL, false };
-        bb_with_bytes(c->payload, decode_cb, &d);
+        grpc_slice sl;
+        bool readable = bb_slice(c->payload, &sl);
         grpc_byte_buffer_destroy(c->payload);
         c->payload = NULL;
-        if (!d.msg) {
-            if (d.readable && arena_exhausted(c->arena)) {
+        if (readable) {
+            c->request_bytes = GRPC_SLICE_LENGTH(sl);
+            *req = protobuf_c_message_unpack(m->svc->descriptor->methods[m->index].input,
+                                             arena_allocator(c->arena), GRPC_SLICE_LENGTH(sl),
+                                             GRPC_SLICE_START_PTR(sl));
+            /* Kept for rpc_call_request_data: protobuf-c hides what handlers
+             * must check (a NUL cuts a string short). */
+            c->request = sl;
+            c->request_kept = true;
+        }
+        if (!*req) {
+            if (readable && arena_exhausted(c->arena)) {
                 why = "request too large to decode";
                 code = GRPC_CODE_RESOURCE_EXHAUSTED;
             } else {
                 why = "cannot parse request";
             }
         }
-        *req = d.msg;
     }
     if (why) {
         pthread_mutex_lock(&c->mu);
@@ -1243,13 +1227,6 @@ static void on_send(rpc_call *c, bool ok)
     call_unref(c);
 }
 
-static void recv_cb(const uint8_t *data, size_t len, void *user)
-{
-    rpc_call *c = user;
-    if (data)
-        c->m->sh.on_message(c, data, len, c->m->sh.user);
-}
-
 static void on_recv(rpc_call *c, bool ok)
 {
     pthread_mutex_lock(&c->mu);
@@ -1260,8 +1237,11 @@ static void on_recv(rpc_call *c, bool ok)
 
     if (ok && bb) {
         atomic_fetch_add_explicit(&c->m->received, 1, memory_order_relaxed);
-        if (!quiet)
-            bb_with_bytes(bb, recv_cb, c);
+        grpc_slice sl;
+        if (!quiet && bb_slice(bb, &sl)) {
+            c->m->sh.on_message(c, GRPC_SLICE_START_PTR(sl), GRPC_SLICE_LENGTH(sl), c->m->sh.user);
+            grpc_slice_unref(sl);
+        }
         grpc_byte_buffer_destroy(bb);
         pthread_mutex_lock(&c->mu);
         if (!c->completed && !c->transport_done && !c->done_called)
@@ -2065,9 +2045,12 @@ size_t rpc_call_request_bytes(const rpc_call *c)
 
 const uint8_t *rpc_call_request_data(const rpc_call *c, size_t *len)
 {
+    /* The slice's own storage: for a small (inlined) slice that is the copy
+     * inside c->request, which lives as long as the call. */
+    const uint8_t *p = c->request_kept ? GRPC_SLICE_START_PTR(c->request) : NULL;
     if (len != NULL)
-        *len = c->request_data != NULL ? c->request_bytes : 0;
-    return c->request_data;
+        *len = p ? GRPC_SLICE_LENGTH(c->request) : 0;
+    return p;
 }
 
 void *rpc_call_user(const rpc_call *c)

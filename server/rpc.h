@@ -179,11 +179,11 @@ void *rpc_call_worker(const rpc_call *c);         /* worker_init's result; NULL 
 int rpc_call_worker_index(const rpc_call *c);     /* -1 on the priority thread */
 arena *rpc_call_arena(rpc_call *c);               /* call-lifetime scratch */
 size_t rpc_call_request_bytes(const rpc_call *c); /* serialized size received */
-/* The received request bytes (unary and server streaming), in the call's
- * arena; NULL (and *len 0) when there were none or the arena was full.
- * *len may be NULL. */
+/* The received request bytes (unary and server streaming), held by the call
+ * (no copy) until it ends; NULL (and *len 0) for stream handler calls or
+ * when nothing readable arrived. *len may be NULL. */
 const uint8_t *rpc_call_request_data(const rpc_call *c, size_t *len);
-void *rpc_call_user(const rpc_call *c);           /* per-call slot for the app */
+void *rpc_call_user(const rpc_call *c); /* per-call slot for the app */
 void rpc_call_set_user(rpc_call *c, void *p);
 
 /* Status. The last rpc_call_set_status before the call ends wins. The
