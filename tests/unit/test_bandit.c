@@ -239,7 +239,7 @@ static void pooled_priors(void **state)
 /* A dim of arms keyed k0..k{n-1} with given means and counts. */
 typedef struct fixture {
     bandit_arm arms[3][8];
-    char keys[3][8][8];
+    char keys[3][8][16];
     bandit_dim dims[3];
 } fixture;
 
