@@ -25,9 +25,9 @@
 #define MAX_UPSTREAMS 16
 #define UPSTREAM_NAME_MAX 32
 #define MAX_HEADERS 64
-#define MAX_HEADER_BYTES (16 * 1024)
+#define MAX_HEADER_BYTES ((size_t)16 * 1024)
 #define IDLE_POLL_MS 1000
-#define ONE_DAY_MS (24 * 3600 * 1000LL)
+#define ONE_DAY_MS ((int64_t)24 * 3600 * 1000)
 
 /* clang-format off */
 const double http_latency_bounds[HTTP_LATENCY_BUCKETS] = {
@@ -171,6 +171,20 @@ static void xlist_remove(xlist *l, xfer *x)
     x->next = x->prev = NULL;
 }
 
+static xfer *xlist_pop(xlist *l)
+{
+    xfer *x = l->head;
+    if (x == NULL)
+        return NULL;
+    l->head = x->next;
+    if (l->head != NULL)
+        l->head->prev = NULL;
+    else
+        l->tail = NULL;
+    x->next = x->prev = NULL;
+    return x;
+}
+
 static xfer *xlist_find(const xlist *l, uint64_t id)
 {
     for (xfer *x = l->head; x != NULL; x = x->next)
@@ -201,13 +215,13 @@ static upstream *upstream_get(http_client *c, const char *name)
         if (strcmp(c->ups[i].name, name) == 0)
             return &c->ups[i];
     if (n == MAX_UPSTREAMS - 1) {
-        snprintf(c->ups[n].name, sizeof c->ups[n].name, "other");
+        (void)snprintf(c->ups[n].name, sizeof c->ups[n].name, "other");
         atomic_store(&c->n_ups, n + 1);
         return &c->ups[n];
     }
     if (n == MAX_UPSTREAMS)
         return &c->ups[n - 1];
-    snprintf(c->ups[n].name, sizeof c->ups[n].name, "%s", name);
+    (void)snprintf(c->ups[n].name, sizeof c->ups[n].name, "%s", name);
     atomic_store(&c->n_ups, n + 1);
     return &c->ups[n];
 }
@@ -265,14 +279,20 @@ static void xfer_complete(xfer *x, http_result_kind kind, int status_code, bool 
     xfer_free(x);
 }
 
-/* Removes a running transfer from the multi handle (aborting it: libcurl
- * closes a connection whose response is incomplete) and completes it. */
-static void active_abort(http_client *c, xfer *x, http_result_kind kind, const char *error)
+/* Takes a transfer out of the multi handle, which aborts it if it is still
+ * running (libcurl closes a connection whose response is incomplete). */
+static void easy_release(http_client *c, xfer *x)
 {
-    xlist_remove(&c->active, x);
     curl_multi_remove_handle(c->multi, x->easy);
     curl_easy_cleanup(x->easy);
     x->easy = NULL;
+}
+
+/* Aborts a running transfer and completes it. */
+static void active_abort(http_client *c, xfer *x, http_result_kind kind, const char *error)
+{
+    xlist_remove(&c->active, x);
+    easy_release(c, x);
     xfer_complete(x, kind, 0, false, error);
 }
 
@@ -477,9 +497,7 @@ static void xfer_finish(http_client *c, xfer *x, CURLcode rc)
     bool sent = x->got_response || (reqsize > 0 && uploaded >= (curl_off_t)x->body_len);
 
     xlist_remove(&c->active, x);
-    curl_multi_remove_handle(c->multi, x->easy);
-    curl_easy_cleanup(x->easy);
-    x->easy = NULL;
+    easy_release(c, x);
 
     http_result_kind kind = classify(rc, x->too_large, sent);
     /* A connect timeout well before the deadline is the cap's doing; libcurl's
@@ -487,14 +505,15 @@ static void xfer_finish(http_client *c, xfer *x, CURLcode rc)
     if (x->deadline_ms != 0 && now_mono_ms() >= x->deadline_ms - 5)
         x->deadline_hit = true;
     if (kind == HTTP_RES_TOO_LARGE) {
-        snprintf(msg, sizeof msg, "response body larger than %zu bytes", x->max_bytes);
+        (void)snprintf(msg, sizeof msg, "response body larger than %zu bytes", x->max_bytes);
     } else if (kind == HTTP_RES_TIMEOUT_SENT || kind == HTTP_RES_TIMEOUT_UNSENT) {
-        snprintf(msg, sizeof msg, "%s after %lld ms (%s)",
-                 kind == HTTP_RES_TIMEOUT_SENT ? "no complete response" : "not sent",
-                 (long long)(now_mono_ms() - x->started_ms),
-                 x->deadline_hit ? "deadline" : "timeout cap");
+        (void)snprintf(msg, sizeof msg, "%s after %lld ms (%s)",
+                       kind == HTTP_RES_TIMEOUT_SENT ? "no complete response" : "not sent",
+                       (long long)(now_mono_ms() - x->started_ms),
+                       x->deadline_hit ? "deadline" : "timeout cap");
     } else {
-        snprintf(msg, sizeof msg, "%s", x->errbuf[0] != '\0' ? x->errbuf : curl_easy_strerror(rc));
+        (void)snprintf(msg, sizeof msg, "%s",
+                       x->errbuf[0] != '\0' ? x->errbuf : curl_easy_strerror(rc));
         size_t l = strlen(msg);
         while (l > 0 && (msg[l - 1] == '\n' || msg[l - 1] == '\r'))
             msg[--l] = '\0';
@@ -560,18 +579,15 @@ static void *http_thread(void *arg)
         while (q.head != NULL) {
             xfer *x = q.head;
             xlist_remove(&q, x);
-            if (!stop && x->start_at_ms > now)
-                xlist_push(&c->delayed, x);
-            else if (!stop)
-                xfer_start(c, x);
+            if (stop || x->start_at_ms > now)
+                xlist_push(&c->delayed, x); /* at shutdown: completed below */
             else
-                xlist_push(&c->delayed, x);
+                xfer_start(c, x);
         }
         if (stop)
             break;
         for (size_t i = 0; i < n_cancels; i++)
             cancel_one(c, cancels[i]);
-        n_cancels = 0;
         start_due(c);
 
         int running = 0;
@@ -600,13 +616,13 @@ static void *http_thread(void *arg)
     }
 
     /* Shutdown: everything still pending ends with HTTP_RES_SHUTDOWN. */
-    while (c->active.head != NULL)
-        active_abort(c, c->active.head, HTTP_RES_SHUTDOWN, "shutting down");
-    while (c->delayed.head != NULL) {
-        xfer *x = c->delayed.head;
-        xlist_remove(&c->delayed, x);
+    xfer *x;
+    while ((x = xlist_pop(&c->active)) != NULL) {
+        easy_release(c, x);
         xfer_complete(x, HTTP_RES_SHUTDOWN, 0, false, "shutting down");
     }
+    while ((x = xlist_pop(&c->delayed)) != NULL)
+        xfer_complete(x, HTTP_RES_SHUTDOWN, 0, false, "shutting down");
     free(cancels);
     return NULL;
 }
@@ -809,7 +825,7 @@ static int month_index(const char *s)
 {
     static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
     for (int i = 0; i < 12; i++)
-        if (strncmp(s, months + 3 * i, 3) == 0)
+        if (strncmp(s, months + (size_t)3 * (size_t)i, 3) == 0)
             return i;
     return -1;
 }
@@ -905,7 +921,8 @@ static bool parse_http_date(const char *v, int64_t *epoch_s)
     }
     if (*p != '\0' || day < 1 || day > 31)
         return false;
-    *epoch_s = days_from_civil(year, mon + 1, day) * 86400 + h * 3600 + mi * 60 + s;
+    *epoch_s =
+        days_from_civil(year, mon + 1, day) * 86400 + (int64_t)h * 3600 + (int64_t)mi * 60 + s;
     return true;
 }
 

@@ -180,11 +180,11 @@ static void set_err(char *err, size_t errcap, const char *fmt, ...)
 
 static void set_err(char *err, size_t errcap, const char *fmt, ...)
 {
-    if (err == NULL || errcap == 0)
-        return;
     va_list ap;
+
     va_start(ap, fmt);
-    vsnprintf(err, errcap, fmt, ap);
+    if (err != NULL && errcap > 0)
+        (void)vsnprintf(err, errcap, fmt, ap);
     va_end(ap);
 }
 
@@ -393,7 +393,8 @@ int64_t llm_backoff_ms(int retry, int64_t base_ms, int64_t max_ms, int64_t retry
         full *= 2;
     if (full > max_ms)
         full = max_ms;
-    return full / 2 + (int64_t)(r01 * (double)(full - full / 2));
+    int64_t half = full / 2;
+    return half + (int64_t)(r01 * (double)(full - half));
 }
 
 /* A uniform double in [0, 1) from a splitmix64 step on the shared state. */
@@ -474,7 +475,7 @@ static void outcome_set(outcome *o, status st, const char *code, const char *fmt
     o->st = st;
     o->code = code;
     va_start(ap, fmt);
-    vsnprintf(o->reason, sizeof o->reason, fmt, ap);
+    (void)vsnprintf(o->reason, sizeof o->reason, fmt, ap);
     va_end(ap);
 }
 
@@ -513,7 +514,7 @@ static void upstream_msg(const llm_client *c, const http_result *r, char *buf, s
 {
     char *m = llm_parse_error_message(r->body, r->body_len, c->api_key, UPSTREAM_MSG_MAX);
     if (m != NULL)
-        snprintf(buf, cap, ": %s", m);
+        (void)snprintf(buf, cap, ": %s", m);
     else
         buf[0] = '\0';
     free(m);
@@ -654,8 +655,8 @@ static void on_http(const http_result *r, void *user)
                 outcome_set(&o, ST_UNAVAILABLE, "LLM_SHUTDOWN", "server shutting down");
         } else if (retry == RETRY_RATE_LIMIT) {
             size_t l = strlen(o.reason);
-            snprintf(o.reason + l, sizeof o.reason - l, "; retry after %lld ms",
-                     (long long)o.retry_delay_ms);
+            (void)snprintf(o.reason + l, sizeof o.reason - l, "; retry after %lld ms",
+                           (long long)o.retry_delay_ms);
         }
     }
 finish:

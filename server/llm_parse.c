@@ -19,12 +19,12 @@ static status fail(char *err, size_t errcap, const char *fmt, ...)
 
 static status fail(char *err, size_t errcap, const char *fmt, ...)
 {
-    if (err != NULL && errcap > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errcap, fmt, ap);
-        va_end(ap);
-    }
+    va_list ap;
+
+    va_start(ap, fmt);
+    if (err != NULL && errcap > 0)
+        (void)vsnprintf(err, errcap, fmt, ap);
+    va_end(ap);
     return ST_INTERNAL;
 }
 

@@ -216,7 +216,7 @@ static bool take_request(fake_llm *f, conn *c)
     free(r.body);
 
     if (delay_hdr != NULL) {
-        c->rep.r.delay_ms = atoi(delay_hdr);
+        c->rep.r.delay_ms = (int)strtol(delay_hdr, NULL, 10);
         free(delay_hdr);
     }
     c->st = C_WAIT;
@@ -262,7 +262,7 @@ static void build_reply(conn *c)
             char dflt[64];
             const char *content = rp->content;
             if (content == NULL) {
-                snprintf(dflt, sizeof dflt, "Fake reply %d", n);
+                (void)snprintf(dflt, sizeof dflt, "Fake reply %d", n);
                 content = dflt;
             }
             strbuf_printf(&body,
@@ -528,7 +528,7 @@ int fake_llm_port(const fake_llm *f)
 
 const char *fake_llm_url(const fake_llm *f, char *buf, size_t cap)
 {
-    snprintf(buf, cap, "http://127.0.0.1:%d/v1/chat/completions", f->port);
+    (void)snprintf(buf, cap, "http://127.0.0.1:%d/v1/chat/completions", f->port);
     return buf;
 }
 
@@ -572,7 +572,7 @@ static char *record_field(fake_llm *f, int n, int which, const char *name)
         if (which == 0)
             out = r->body != NULL ? xstrdup(r->body) : NULL;
         else if (which == 1)
-            out = r->headers != NULL ? header_value(r->headers, name) : NULL;
+            out = r->headers != NULL && name != NULL ? header_value(r->headers, name) : NULL;
         else
             out = r->line != NULL ? xstrdup(r->line) : NULL;
     }

@@ -33,7 +33,7 @@ static char *print_config(const config *cfg)
     FILE *f = open_memstream(&text, &len);
     assert_non_null(f);
     config_print(cfg, f);
-    fclose(f);
+    (void)fclose(f);
     return text;
 }
 
