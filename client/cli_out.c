@@ -154,14 +154,23 @@ typedef struct columns {
     size_t n;
 } columns;
 
-static void columns_add(columns *c, const char *key)
+/* Adds key after position *after (the row's previous column), so that
+ * columns keep the message's field order even when the first rows leave
+ * some fields out. *after becomes key's position. */
+static void columns_add(columns *c, const char *key, size_t *after)
 {
     for (size_t i = 0; i < c->n; i++) {
-        if (strcmp(c->keys[i], key) == 0)
+        if (strcmp(c->keys[i], key) == 0) {
+            *after = i + 1;
             return;
+        }
     }
+    size_t at = *after <= c->n ? *after : c->n;
     c->keys = xrealloc(c->keys, (c->n + 1) * sizeof *c->keys);
-    c->keys[c->n++] = xstrdup(key);
+    memmove(c->keys + at + 1, c->keys + at, (c->n - at) * sizeof *c->keys);
+    c->keys[at] = xstrdup(key);
+    c->n++;
+    *after = at + 1;
 }
 
 static json_object *column_value(json_object *row, const char *key)
@@ -187,6 +196,7 @@ static void print_table(FILE *fp, json_object *arr, int indent)
     size_t rows = json_object_array_length(arr);
     for (size_t r = 0; r < rows; r++) {
         json_object *row = json_object_array_get_idx(arr, r);
+        size_t after = 0;
         json_object_object_foreach(row, key, val)
         {
             if (json_object_is_type(val, json_type_object) &&
@@ -195,12 +205,12 @@ static void print_table(FILE *fp, json_object *arr, int indent)
                 {
                     if (is_scalar(v2)) {
                         char *ck = xasprintf("%s.%s", key, k2);
-                        columns_add(&cols, ck);
+                        columns_add(&cols, ck, &after);
                         free(ck);
                     }
                 }
             } else {
-                columns_add(&cols, key);
+                columns_add(&cols, key, &after);
             }
         }
     }

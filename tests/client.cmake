@@ -64,3 +64,9 @@ endif()
 add_test(NAME test_cli COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli.py)
 set_tests_properties(test_cli PROPERTIES LABELS e2e TIMEOUT 600
                      ENVIRONMENT "HERALD_BIN_DIR=${CMAKE_BINARY_DIR}/bin;PYTHONDONTWRITEBYTECODE=1")
+
+# The installed client (component "client") builds and runs a program of its
+# own with only pkg-config's flags.
+add_test(NAME test_client_install
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/cli/install_check.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(test_client_install PROPERTIES LABELS e2e TIMEOUT 300)

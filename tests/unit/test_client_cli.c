@@ -284,6 +284,10 @@ static void tables(void **state)
                            "\n"
                            "nextPageToken: abc\n");
     free(t);
+    /* Columns keep field order when the first row lacks some fields. */
+    t = render_table("{\"rows\":[{\"a\":1,\"d\":4},{\"a\":1,\"b\":2,\"c\":3,\"d\":4}]}");
+    assert_string_equal(t, "A  B  C  D\n1        4\n1  2  3  4\n");
+    free(t);
     t = render_table("{\"status\":\"SERVING\"}");
     assert_string_equal(t, "status: SERVING\n");
     free(t);
