@@ -110,8 +110,7 @@ static void percentiles(int64_t *ns, long n, pcts *out)
 }
 
 /* Runs calls Recommends; fills CPU and wall percentiles in microseconds. */
-static int run(const catalog_size *cs, long calls, const bandit_config *cfg, pcts *cpu,
-               pcts *wall)
+static int run(const catalog_size *cs, long calls, const bandit_config *cfg, pcts *cpu, pcts *wall)
 {
     int rc = 1;
     int64_t now_ms = 1790000000000LL;
@@ -131,8 +130,8 @@ static int run(const catalog_size *cs, long calls, const bandit_config *cfg, pct
     for (long i = 0; i < calls; i++) {
         int64_t w0 = clock_ns(CLOCK_MONOTONIC);
         int64_t t0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
-        status st = bandit_recommend(f.dims, 3, now_ms, 1000003ULL * (uint64_t)i, cfg, cands,
-                                     f.total, &ch);
+        status st =
+            bandit_recommend(f.dims, 3, now_ms, 1000003ULL * (uint64_t)i, cfg, cands, f.total, &ch);
         ns[i] = clock_ns(CLOCK_THREAD_CPUTIME_ID) - t0;
         wns[i] = clock_ns(CLOCK_MONOTONIC) - w0;
         if (st != ST_OK) {

@@ -23,8 +23,10 @@
 #define PROP_BLOCK 4
 
 static const char *const scope_names[] = {
-    [BANDIT_SCOPE_CONTENT_TYPE] = "content_type", [BANDIT_SCOPE_VOICE_STYLE] = "voice_style",
-    [BANDIT_SCOPE_TOPIC] = "topic",               [BANDIT_SCOPE_HOUR_OF_WEEK] = "hour_of_week",
+    [BANDIT_SCOPE_CONTENT_TYPE] = "content_type",
+    [BANDIT_SCOPE_VOICE_STYLE] = "voice_style",
+    [BANDIT_SCOPE_TOPIC] = "topic",
+    [BANDIT_SCOPE_HOUR_OF_WEEK] = "hour_of_week",
     [BANDIT_SCOPE_REPLY_TIER] = "reply_tier",
 };
 
@@ -208,8 +210,7 @@ static void prior_pooled(const arm_summary *a, size_t n, size_t skip, const band
         sum_nm += a[j].n * a[j].mean;
         k++;
     }
-    double sigma2 =
-        (ss + POOL_SIGMA_WEIGHT * c->default_sigma2) / (dof + POOL_SIGMA_WEIGHT);
+    double sigma2 = (ss + POOL_SIGMA_WEIGHT * c->default_sigma2) / (dof + POOL_SIGMA_WEIGHT);
     double tau2 = c->default_tau2;
     double mu0;
     if (k < POOL_MIN_ARMS) {
@@ -338,7 +339,7 @@ status bandit_recommend(const bandit_dim *dims, size_t n_dims, int64_t now_ms, u
             return fail(out, ST_INVALID, "unknown scope %d", (int)dim->scope);
         if (dim->n_arms == 0 || dim->n_arms > BANDIT_MAX_ARMS)
             return fail(out, ST_INVALID, "%s: between 1 and %d arms must be given", name,
-                            BANDIT_MAX_ARMS);
+                        BANDIT_MAX_ARMS);
         for (size_t i = 0; i < dim->n_arms; i++) {
             if (dim->arms[i].key == NULL || !bandit_stats_valid(&dim->arms[i].stats))
                 return fail(out, ST_INVALID, "%s: arm %s has invalid statistics", name,
@@ -420,8 +421,8 @@ status bandit_recommend(const bandit_dim *dims, size_t n_dims, int64_t now_ms, u
         for (int m = 0; m < c->propensity_draws; m += PROP_BLOCK) {
             for (size_t e = 0; e < ne; e++)
                 scale[e] = prep[e].sf / sqrt(sampling_gamma_prepared(&rng, &prep[e].g));
-            int rounds = c->propensity_draws - m < PROP_BLOCK ? c->propensity_draws - m
-                                                              : PROP_BLOCK;
+            int rounds =
+                c->propensity_draws - m < PROP_BLOCK ? c->propensity_draws - m : PROP_BLOCK;
             for (int k = 0; k < rounds; k++) {
                 size_t w = 0;
                 double wv = -INFINITY;
@@ -472,8 +473,8 @@ void bandit_explain(const bandit_dim *dims, size_t n_dims, const bandit_candidat
                       "%s %s drew %.2f (mean %.2f, %.0f%% [%.2f, %.2f], n %lld, p %.2f), best of "
                       "%zu",
                       name != NULL ? name : "?", key, k->sampled_value, k->post.mean,
-                      100.0 * k->post.level, k->post.lower, k->post.upper,
-                      (long long)k->post.n, k->propensity, eligible);
+                      100.0 * k->post.level, k->post.lower, k->post.upper, (long long)k->post.n,
+                      k->propensity, eligible);
         if (eligible < dim->n_arms)
             strbuf_printf(b, " (%zu excluded)", dim->n_arms - eligible);
         nc += dim->n_arms;

@@ -134,8 +134,8 @@ typedef struct bandit_prior {
 
 /* The posterior of one arm. */
 typedef struct bandit_posterior {
-    double mean;        /* posterior mean of the expected reward */
-    double lower;       /* equal-tailed credible interval of the mean */
+    double mean;  /* posterior mean of the expected reward */
+    double lower; /* equal-tailed credible interval of the mean */
     double upper;
     double level;       /* its mass (bandit_config.interval_level) */
     double effective_n; /* discounted n at now_ms */

@@ -85,8 +85,7 @@ static status fail(char *err, size_t errcap, const char *msg)
 
 status besttimes_compute(const bandit_stats *stats, int64_t now_ms, const bandit_config *bc,
                          int profile_offset_minutes, const besttimes_zone *zones, size_t nzones,
-                         const besttimes_config *cfg, besttimes_map *out, char *err,
-                         size_t errcap)
+                         const besttimes_config *cfg, besttimes_map *out, char *err, size_t errcap)
 {
     if (bandit_config_validate(bc, err, errcap) != ST_OK)
         return ST_INVALID;
@@ -236,8 +235,8 @@ status besttimes_compute(const bandit_stats *stats, int64_t now_ms, const bandit
     /* Rank: insertion sort, stable, so ties keep the lower hour first. */
     for (int c = 0; c < BESTTIMES_CELLS; c++) {
         int j = c;
-        while (j > 0 && out->cells[out->ranked[j - 1]].expected_reward <
-                            out->cells[c].expected_reward) {
+        while (j > 0 &&
+               out->cells[out->ranked[j - 1]].expected_reward < out->cells[c].expected_reward) {
             out->ranked[j] = out->ranked[j - 1];
             j--;
         }

@@ -96,8 +96,7 @@ double besttimes_activity(int day, int minute);
  * weights <= 0 or not finite, invalid statistics or config. */
 status besttimes_compute(const bandit_stats *stats, int64_t now_ms, const bandit_config *bc,
                          int profile_offset_minutes, const besttimes_zone *zones, size_t nzones,
-                         const besttimes_config *cfg, besttimes_map *out, char *err,
-                         size_t errcap);
+                         const besttimes_config *cfg, besttimes_map *out, char *err, size_t errcap);
 
 /* Copies the per-cell expected rewards / interval bounds into 168-entry
  * arrays (for the scheduler's slot scoring). Any pointer may be NULL. */

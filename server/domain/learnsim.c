@@ -113,8 +113,8 @@ static int64_t poisson(sampling_rng *r, double mean)
     return k;
 }
 
-void learnsim_observe(const learnsim_audience *a, size_t ct, size_t vs, int how,
-                      sampling_rng *r, reward_counts *out)
+void learnsim_observe(const learnsim_audience *a, size_t ct, size_t vs, int how, sampling_rng *r,
+                      reward_counts *out)
 {
     const learnsim_config *c = &a->cfg;
     double imp = floor(c->median_impressions * exp(c->impressions_sd * sampling_normal(r)));

@@ -76,7 +76,7 @@ double learnsim_best(const learnsim_audience *a, int how, size_t *ct, size_t *vs
 double learnsim_mean(const learnsim_audience *a, int how);
 
 /* One post's counts at its checkpoint; every metric known. */
-void learnsim_observe(const learnsim_audience *a, size_t ct, size_t vs, int how,
-                      sampling_rng *r, reward_counts *out);
+void learnsim_observe(const learnsim_audience *a, size_t ct, size_t vs, int how, sampling_rng *r,
+                      reward_counts *out);
 
 #endif

@@ -129,9 +129,9 @@ typedef struct reward_outcome {
     bool has_reward;
     double reward;
     bool has_baseline;
-    double baseline;      /* median engagement rate of the baseline used */
-    size_t baseline_n;    /* engagement rates in that baseline */
-    double z_engagement;  /* valid with has_reward */
+    double baseline;     /* median engagement rate of the baseline used */
+    size_t baseline_n;   /* engagement rates in that baseline */
+    double z_engagement; /* valid with has_reward */
     bool has_z_follows;
     double z_follows;
     bool learnable;

@@ -373,8 +373,8 @@ double sampling_t_quantile(double p, double nu)
         x = z > 0 ? z : 1.0;
 
     /* ln of the density's constant, once. */
-    double lc = sampling_lgamma(0.5 * (nu + 1.0)) - sampling_lgamma(0.5 * nu) -
-                0.5 * log(nu * M_PI);
+    double lc =
+        sampling_lgamma(0.5 * (nu + 1.0)) - sampling_lgamma(0.5 * nu) - 0.5 * log(nu * M_PI);
     /* [lo, hi] brackets the root (hi infinite until a CDF value above p is
      * seen); a Newton step that leaves it is replaced by bisection, or by
      * doubling while there is no upper bound. */

@@ -8,9 +8,9 @@
  * should use this one rather than write a second.
  *
  * Draws are exact methods, not approximations: Normal by the ziggurat
- * method (Marsaglia and Tsang 2000, 128 layers), Gamma by Marsaglia and Tsang (2000) with the U^(1/a) boost for
- * shape < 1, Beta as G1 / (G1 + G2), Student-t as Z / sqrt(V / nu) with
- * V ~ chi-square(nu) = 2 Gamma(nu / 2).
+ * method (Marsaglia and Tsang 2000, 128 layers), Gamma by Marsaglia and Tsang (2000) with the
+ * U^(1/a) boost for shape < 1, Beta as G1 / (G1 + G2), Student-t as Z / sqrt(V / nu) with V ~
+ * chi-square(nu) = 2 Gamma(nu / 2).
  *
  * Threads: a sampling_rng belongs to one thread at a time (it is plain
  * state, no locking). Every other function is pure and may be called from

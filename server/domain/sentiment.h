@@ -49,11 +49,11 @@ bool sentiment_label_parse(const char *name, sentiment_label *out);
 
 typedef struct sentiment_result {
     sentiment_label label;
-    double score;    /* polarity in [-1, 1] (see above) */
-    double valence;  /* the raw sum of valences */
-    double spam;     /* spam evidence; >= 2 is spam */
-    double hostile;  /* hostile evidence; >= 1 is hostile */
-    bool question;   /* holds a genuine question */
+    double score;   /* polarity in [-1, 1] (see above) */
+    double valence; /* the raw sum of valences */
+    double spam;    /* spam evidence; >= 2 is spam */
+    double hostile; /* hostile evidence; >= 1 is hostile */
+    bool question;  /* holds a genuine question */
 } sentiment_result;
 
 /* Scores text[0..len) (UTF-8). ST_INVALID for invalid UTF-8 or a NUL

@@ -61,7 +61,8 @@ static void step(trends_state *s, double rate, double dt_hours, const trends_con
 void trends_update(trends_state *s, int64_t at_ms, int64_t count, int period_minutes,
                    const trends_config *c)
 {
-    double rate = (double)(count < 0 ? 0 : count) * 60.0 / (period_minutes < 1 ? 1 : period_minutes);
+    double rate =
+        (double)(count < 0 ? 0 : count) * 60.0 / (period_minutes < 1 ? 1 : period_minutes);
     if (s->observations == 0) {
         memset(s, 0, sizeof(*s));
         s->velocity = rate;
@@ -107,7 +108,8 @@ void trends_evaluate(const trends_state *s, int64_t now_ms, const trends_config 
     out->acceleration_per_hour = t.acceleration;
     out->growth_per_day = 24.0 * t.acceleration / fmax(t.velocity, c->min_velocity);
     out->score = out->growth_per_day * log2(1.0 + fmax(t.velocity, 0.0));
-    double floor = fmax(c->rising_growth, c->rising_noise / sqrt(fmax(t.velocity, c->min_velocity)));
+    double floor =
+        fmax(c->rising_growth, c->rising_noise / sqrt(fmax(t.velocity, c->min_velocity)));
     out->rising = t.acceleration > 0.0 && out->growth_per_day >= floor;
 }
 

@@ -57,16 +57,17 @@
 
 static const int window_hours[WINDOWS][2] = { { 6, 10 }, { 10, 14 }, { 14, 18 }, { 18, 23 } };
 
-static const char *const ct_keys[N_CT] = { "myth_busting",       "counterintuitive_insight",
-                                           "practical_tip",      "research_breakdown",
+static const char *const ct_keys[N_CT] = { "myth_busting",        "counterintuitive_insight",
+                                           "practical_tip",       "research_breakdown",
                                            "curious_observation", "story_insight" };
-static const char *const vs_keys[N_VS] = { "research_enthusiast",  "truth_seeker",
-                                           "practical_optimizer",  "curious_investigator",
+static const char *const vs_keys[N_VS] = { "research_enthusiast",     "truth_seeker",
+                                           "practical_optimizer",     "curious_investigator",
                                            "evidence_based_advocate", "storyteller" };
-static const char *const topic_keys[N_TOPIC] = { "sleep",     "nutrition",  "exercise",
-                                                 "stress",    "longevity",  "hydration",
-                                                 "social_connection", "brain_health",
-                                                 "heart_health", "gut_health", "habits" };
+static const char *const topic_keys[N_TOPIC] = {
+    "sleep",     "nutrition",         "exercise",     "stress",       "longevity",
+    "hydration", "social_connection", "brain_health", "heart_health", "gut_health",
+    "habits"
+};
 
 typedef struct post {
     int64_t post_ms;
@@ -197,9 +198,9 @@ static void simulate(uint64_t seed, int audience_offset, sim_result *res)
 
         /* 2. the hour: a Thompson draw over the window's cells */
         besttimes_map map;
-        assert_int_equal(besttimes_compute(L.hours, now, &bc, 0, &audience, 1, &btc, &map, err,
-                                           sizeof(err)),
-                         ST_OK);
+        assert_int_equal(
+            besttimes_compute(L.hours, now, &bc, 0, &audience, 1, &btc, &map, err, sizeof(err)),
+            ST_OK);
         int hour = window_hours[w][0];
         double best_draw = -INFINITY;
         for (int h = window_hours[w][0]; h < window_hours[w][1]; h++) {
@@ -318,8 +319,7 @@ static void closed_loop_reaches_oracle(void **state)
         printf("  content, last %d posts: learner %.1f%% of oracle, uniform random %.1f%%; "
                "oracle's exact choice in %d posts (mean factor vs best: content type %.3f, "
                "voice style %.3f)\n",
-               LAST, 100.0 * ratio, 100.0 * random_ratio, r.best_ct_share_last, r.ct_eff,
-               r.vs_eff);
+               LAST, 100.0 * ratio, 100.0 * random_ratio, r.best_ct_share_last, r.ct_eff, r.vs_eff);
         printf("  content regret: %.3f expected engagements per 1k impressions per post (last "
                "%d); cumulative %.1f over all %d posts (uniform random: %.1f)\n",
                (r.oracle_last - r.learner_last) * 1000.0 / LAST, LAST,

@@ -469,8 +469,8 @@ static void propensity_matches_choice_frequency(void **state)
             mean_p[i] += cands[i].propensity / CALLS;
     }
     for (int i = 0; i < 3; i++) {
-        printf("arm %s: reference %.4f, mean propensity %.4f, chosen %.4f\n", arms[i].key,
-               ref[i], mean_p[i], freq[i]);
+        printf("arm %s: reference %.4f, mean propensity %.4f, chosen %.4f\n", arms[i].key, ref[i],
+               mean_p[i], freq[i]);
         double se_freq = sqrt(ref[i] * (1.0 - ref[i]) / CALLS);
         assert_true(fabs(freq[i] - ref[i]) < 5.0 * se_freq + 0.002);
         /* the mean of 3,000 estimates from 201 rounds each (block

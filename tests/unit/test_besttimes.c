@@ -93,16 +93,14 @@ static void no_history_follows_audience(void **state)
     /* the same audience in Tokyo (+540) while the profile counts hours in
      * UTC: the audience's evening is the profile's late morning */
     const besttimes_zone jp = { 540, 1.0 };
-    assert_int_equal(besttimes_compute(stats, MON0, &bc, 0, &jp, 1, &cfg, &tokyo, err,
-                                       sizeof(err)),
+    assert_int_equal(besttimes_compute(stats, MON0, &bc, 0, &jp, 1, &cfg, &tokyo, err, sizeof(err)),
                      ST_OK);
     int shift = ((argmax_audience(&m) - argmax_audience(&tokyo)) % 24 + 24) % 24;
     assert_int_equal(shift, 9);
     /* a split audience: weights average the zones */
     const besttimes_zone split[2] = { { 0, 1.0 }, { 540, 3.0 } };
     besttimes_map sm;
-    assert_int_equal(besttimes_compute(stats, MON0, &bc, 0, split, 2, &cfg, &sm, err,
-                                       sizeof(err)),
+    assert_int_equal(besttimes_compute(stats, MON0, &bc, 0, split, 2, &cfg, &sm, err, sizeof(err)),
                      ST_OK);
     for (int c = 0; c < BESTTIMES_CELLS; c++) {
         double want = 0.25 * m.cells[c].audience_weight + 0.75 * tokyo.cells[c].audience_weight;
@@ -148,9 +146,8 @@ static void history_overrides_prior(void **state)
     }
     /* deterministic */
     besttimes_map again;
-    assert_int_equal(besttimes_compute(stats, MON0, &bc, 0, NULL, 0, &cfg, &again, err,
-                                       sizeof(err)),
-                     ST_OK);
+    assert_int_equal(
+        besttimes_compute(stats, MON0, &bc, 0, NULL, 0, &cfg, &again, err, sizeof(err)), ST_OK);
     assert_memory_equal(&m, &again, sizeof(m));
     /* ranked is a permutation, best first */
     int seen[168] = { 0 };
@@ -210,8 +207,7 @@ static void rejects_bad_input(void **state)
     assert_int_equal(besttimes_compute(stats, MON0, &bc, 0, &z, 1, &cfg, &m, err, sizeof(err)),
                      ST_INVALID);
     assert_non_null(strstr(err, "weight"));
-    assert_int_equal(besttimes_compute(stats, MON0, &bc, -800, NULL, 0, &cfg, &m, err,
-                                       sizeof(err)),
+    assert_int_equal(besttimes_compute(stats, MON0, &bc, -800, NULL, 0, &cfg, &m, err, sizeof(err)),
                      ST_INVALID);
     stats[3].sum_sq = -1.0;
     assert_int_equal(besttimes_compute(stats, MON0, &bc, 0, NULL, 0, &cfg, &m, err, sizeof(err)),
@@ -225,9 +221,9 @@ static void rejects_bad_input(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(hour_of_week_clock),      cmocka_unit_test(activity_curve),
+        cmocka_unit_test(hour_of_week_clock),          cmocka_unit_test(activity_curve),
         cmocka_unit_test(no_history_follows_audience), cmocka_unit_test(history_overrides_prior),
-        cmocka_unit_test(draws_center_on_expected), cmocka_unit_test(rejects_bad_input),
+        cmocka_unit_test(draws_center_on_expected),    cmocka_unit_test(rejects_bad_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

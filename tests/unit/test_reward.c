@@ -232,7 +232,8 @@ static void recompute_matches_online(void **state)
     memset(posts, 0, sizeof(posts));
     for (int i = 0; i < NP; i++) {
         /* one post every 1.5 days, two pairs share a checkpoint */
-        posts[i].checkpoint_ms = 1000 * DAY_MS + (int64_t)(i * 1.5 * DAY_MS) - (i == 11 ? DAY_MS / 2 : 0);
+        posts[i].checkpoint_ms =
+            1000 * DAY_MS + (int64_t)(i * 1.5 * DAY_MS) - (i == 11 ? DAY_MS / 2 : 0);
         int64_t imp = i % 7 == 3 ? 60 : 800 + 37 * i; /* some too small */
         posts[i].counts = counts(imp, 10 + (i * 7) % 23, i % 4, i % 3, i % 2);
         if (i % 5 == 0)
@@ -242,9 +243,8 @@ static void recompute_matches_online(void **state)
     reward_options o;
     reward_options_default(&o);
     char err[128];
-    assert_int_equal(reward_recompute(reward_version_default(), &o, posts, NP, out, err,
-                                      sizeof(err)),
-                     ST_OK);
+    assert_int_equal(
+        reward_recompute(reward_version_default(), &o, posts, NP, out, err, sizeof(err)), ST_OK);
 
     int learnable = 0;
     for (int i = 0; i < NP; i++) {
@@ -278,9 +278,8 @@ static void recompute_matches_online(void **state)
     reward_outcome out2[NP];
     for (int i = 0; i < NP; i++)
         reward_counts_set(&posts[i].counts, REWARD_BOOKMARKS, i % 6);
-    assert_int_equal(reward_recompute(reward_version_find("v2"), &o, posts, NP, out2, err,
-                                      sizeof(err)),
-                     ST_OK);
+    assert_int_equal(
+        reward_recompute(reward_version_find("v2"), &o, posts, NP, out2, err, sizeof(err)), ST_OK);
     int differ = 0;
     for (int i = 0; i < NP; i++)
         differ += out2[i].learnable && out[i].learnable && out2[i].reward != out[i].reward;
@@ -288,13 +287,12 @@ static void recompute_matches_online(void **state)
 
     /* out of order is refused */
     posts[5].checkpoint_ms = posts[6].checkpoint_ms + 1;
-    assert_int_equal(reward_recompute(reward_version_default(), &o, posts, NP, out, err,
-                                      sizeof(err)),
-                     ST_INVALID);
+    assert_int_equal(
+        reward_recompute(reward_version_default(), &o, posts, NP, out, err, sizeof(err)),
+        ST_INVALID);
     assert_non_null(strstr(err, "out of checkpoint order"));
-    assert_int_equal(reward_recompute(reward_version_default(), &o, posts, 0, out, err,
-                                      sizeof(err)),
-                     ST_OK);
+    assert_int_equal(
+        reward_recompute(reward_version_default(), &o, posts, 0, out, err, sizeof(err)), ST_OK);
 }
 
 int main(void)

@@ -303,8 +303,7 @@ static void special_functions(void **state)
     /* t: closed forms for nu = 1 and nu = 2, known quantiles */
     for (double x = -20.0; x <= 20.0; x += 0.37) {
         assert_true(fabs(sampling_t_cdf(x, 1.0) - (0.5 + atan(x) / M_PI)) < 1e-12);
-        assert_true(fabs(sampling_t_cdf(x, 2.0) - (0.5 + x / (2.0 * sqrt(2.0 + x * x)))) <
-                    1e-12);
+        assert_true(fabs(sampling_t_cdf(x, 2.0) - (0.5 + x / (2.0 * sqrt(2.0 + x * x)))) < 1e-12);
     }
     assert_true(fabs(sampling_t_quantile(0.975, 10.0) - 2.228138851986273) < 1e-9);
     assert_true(fabs(sampling_t_quantile(0.95, 4.0) - 2.131846786326649) < 1e-9);

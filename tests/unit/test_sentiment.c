@@ -92,8 +92,7 @@ static void questions_and_rhetoric(void **state)
 {
     (void)state;
     assert_int_equal(score("Does this hold for older adults?").label, SENTIMENT_QUESTION);
-    assert_int_equal(score("Great thread. So, how long did it take?").label,
-                     SENTIMENT_QUESTION);
+    assert_int_equal(score("Great thread. So, how long did it take?").label, SENTIMENT_QUESTION);
     /* praise then a question: the question is the opening */
     assert_true(score("Love it! Where can I read the paper?").question);
     /* a declarative sentence with '?' is not a question */
