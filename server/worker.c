@@ -36,8 +36,3 @@ void worker_rpc_fini(void *worker_data, void *user)
     (void)user;
     worker_free(worker_data);
 }
-
-worker_schema worker_schema_get(const worker_shared *s)
-{
-    return (worker_schema)atomic_load(&s->schema);
-}

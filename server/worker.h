@@ -63,7 +63,11 @@ void worker_free(worker *w); /* NULL is a no-op; closes the connections */
 void *worker_rpc_init(int worker_index, void *user);
 void worker_rpc_fini(void *worker_data, void *user);
 
-/* The current schema state (any thread). */
-worker_schema worker_schema_get(const worker_shared *s);
+/* The current schema state (any thread). Inline so that code linking only
+ * the handler library (tests, fakes) needs no worker.c. */
+static inline worker_schema worker_schema_get(const worker_shared *s)
+{
+    return (worker_schema)atomic_load(&s->schema);
+}
 
 #endif
