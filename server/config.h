@@ -104,6 +104,9 @@ typedef struct config {
     bool reflection;             /* reflection */
     char *health_listen;         /* health_listen ("" = off) */
     char *admin_listen;          /* admin_listen ("" = off) */
+    int memory_limit_mb;         /* memory.limit_mb (0 = no limit) */
+    int memory_soft_pct;         /* memory.soft_pct */
+    int64_t memory_sample_ms;    /* memory.sample_ms */
     char *tls_cert;              /* tls.cert (path) */
     char *tls_key;               /* tls.key (path) */
     char *tls_client_ca;         /* tls.client_ca (path; set = require client certs) */
