@@ -35,12 +35,14 @@ static void method_function(strbuf *b, const char *fn, const ProtobufCMethodDesc
                 if (*p == '|')
                     *p = ' ';
             }
-            strbuf_printf(b, "        --%s) COMPREPLY=($(compgen -W \"%s\" -- \"$cur\")); return ;;\n",
+            strbuf_printf(b,
+                          "        --%s) COMPREPLY=($(compgen -W \"%s\" -- \"$cur\")); return ;;\n",
                           ff->name, ch);
             free(ch);
         } else if (ff->kind == FF_BOOL) {
-            strbuf_printf(b, "        --%s) COMPREPLY=($(compgen -W \"true false\" -- \"$cur\")); "
-                             "[[ -n $cur ]] && return ;;\n",
+            strbuf_printf(b,
+                          "        --%s) COMPREPLY=($(compgen -W \"true false\" -- \"$cur\")); "
+                          "[[ -n $cur ]] && return ;;\n",
                           ff->name);
         }
     }
@@ -125,36 +127,39 @@ int cli_cmd_completion(const char *shell)
     strbuf_puts(&services, "");
     for (size_t i = 0; i < descset_symbol_count(ds); i++) {
         const descset_symbol *s = descset_symbol_at(ds, i);
-        if (s->kind == DESCSET_SERVICE || s->kind == DESCSET_METHOD ||
-            s->kind == DESCSET_MESSAGE || s->kind == DESCSET_ENUM)
+        if (s->kind == DESCSET_SERVICE || s->kind == DESCSET_METHOD || s->kind == DESCSET_MESSAGE ||
+            s->kind == DESCSET_ENUM)
             strbuf_printf(&symbols, "%s ", s->name);
     }
     for (size_t i = 0; i < descset_service_count(ds); i++)
         strbuf_printf(&services, "%s ", descset_service_at(ds, i)->name);
 
-    strbuf_puts(&b, "_herald() {\n"
-                    "    local cur=\"${COMP_WORDS[COMP_CWORD]}\" prev=\"${COMP_WORDS[COMP_CWORD-1]}\"\n"
-                    "    local cmd=\"\" sub=\"\" i w\n"
-                    "    for ((i = 1; i < COMP_CWORD; i++)); do\n"
-                    "        w=\"${COMP_WORDS[i]}\"\n"
-                    "        case \"$w\" in\n");
+    strbuf_puts(&b,
+                "_herald() {\n"
+                "    local cur=\"${COMP_WORDS[COMP_CWORD]}\" prev=\"${COMP_WORDS[COMP_CWORD-1]}\"\n"
+                "    local cmd=\"\" sub=\"\" i w\n"
+                "    for ((i = 1; i < COMP_CWORD; i++)); do\n"
+                "        w=\"${COMP_WORDS[i]}\"\n"
+                "        case \"$w\" in\n");
     strbuf_printf(&b, "            %s) ((i++)); continue ;;\n", value_flags);
-    strbuf_puts(&b, "            -*) continue ;;\n"
-                    "        esac\n"
-                    "        if [[ -z $cmd ]]; then cmd=$w; elif [[ -z $sub ]]; then sub=$w; fi\n"
-                    "    done\n"
-                    "    case \"$prev\" in\n"
-                    "        -o|--output) COMPREPLY=($(compgen -W \"json table\" -- \"$cur\")); return ;;\n"
-                    "        -d|--data|--cacert|--cert|--key|--tls-ca-cert|--tls-client-cert|"
-                    "--tls-client-key)\n"
-                    "            COMPREPLY=($(compgen -f -- \"$cur\")); return ;;\n"
-                    "        --addr|--timeout|--connect-timeout|--rpc-timeout|--token|--header|-H|"
-                    "--servername|--tls-server-name|--service)\n"
-                    "            return ;;\n"
-                    "    esac\n"
-                    "    case \"$cmd\" in\n");
-    strbuf_printf(&b, "    \"\") COMPREPLY=($(compgen -W \"list describe call health completion "
-                      "version help %s$_herald_global\" -- \"$cur\")) ;;\n",
+    strbuf_puts(
+        &b, "            -*) continue ;;\n"
+            "        esac\n"
+            "        if [[ -z $cmd ]]; then cmd=$w; elif [[ -z $sub ]]; then sub=$w; fi\n"
+            "    done\n"
+            "    case \"$prev\" in\n"
+            "        -o|--output) COMPREPLY=($(compgen -W \"json table\" -- \"$cur\")); return ;;\n"
+            "        -d|--data|--cacert|--cert|--key|--tls-ca-cert|--tls-client-cert|"
+            "--tls-client-key)\n"
+            "            COMPREPLY=($(compgen -f -- \"$cur\")); return ;;\n"
+            "        --addr|--timeout|--connect-timeout|--rpc-timeout|--token|--header|-H|"
+            "--servername|--tls-server-name|--service)\n"
+            "            return ;;\n"
+            "    esac\n"
+            "    case \"$cmd\" in\n");
+    strbuf_printf(&b,
+                  "    \"\") COMPREPLY=($(compgen -W \"list describe call health completion "
+                  "version help %s$_herald_global\" -- \"$cur\")) ;;\n",
                   verbs.data);
     strbuf_printf(&b, "    list) COMPREPLY=($(compgen -W \"%s\" -- \"$cur\")) ;;\n", services.data);
     strbuf_printf(&b, "    describe) COMPREPLY=($(compgen -W \"%s\" -- \"$cur\")) ;;\n",

@@ -76,8 +76,7 @@ void cli_method_kind(const ProtobufCServiceDescriptor *s, const ProtobufCMethodD
 {
     *client_streaming = false;
     *server_streaming = false;
-    descset_method_streaming(cli_descset(), s->name, m->name, client_streaming,
-                             server_streaming);
+    descset_method_streaming(cli_descset(), s->name, m->name, client_streaming, server_streaming);
 }
 
 /* ---- list ---- */
@@ -125,9 +124,9 @@ static void put_comment(strbuf *b, const char *comment, int indent)
 static const char *scalar_type_name(Google__Protobuf__FieldDescriptorProto__Type t)
 {
     static const char *const names[] = {
-        "?",      "double",  "float",    "int64",    "uint64", "int32",  "fixed64",
-        "fixed32", "bool",   "string",   "group",    "message", "bytes", "uint32",
-        "enum",   "sfixed32", "sfixed64", "sint32",  "sint64",
+        "?",       "double",   "float",    "int64",  "uint64",  "int32", "fixed64",
+        "fixed32", "bool",     "string",   "group",  "message", "bytes", "uint32",
+        "enum",    "sfixed32", "sfixed64", "sint32", "sint64",
     };
     if ((int)t < 0 || (size_t)t >= sizeof names / sizeof names[0])
         return "?";
@@ -145,8 +144,8 @@ static const Google__Protobuf__DescriptorProto *find_map_entry(const char *type_
 
 static char *field_type_text(const Google__Protobuf__FieldDescriptorProto *f)
 {
-    const char *tn = f->type_name ? (f->type_name[0] == '.' ? f->type_name + 1 : f->type_name)
-                                  : NULL;
+    const char *tn =
+        f->type_name ? (f->type_name[0] == '.' ? f->type_name + 1 : f->type_name) : NULL;
     if (tn && f->label == GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__LABEL__LABEL_REPEATED) {
         const Google__Protobuf__DescriptorProto *e = find_map_entry(tn);
         if (e && e->n_field == 2) {
@@ -167,8 +166,8 @@ static char *field_type_text(const Google__Protobuf__FieldDescriptorProto *f)
     return xasprintf("%s%s", label, base);
 }
 
-static void describe_enum(strbuf *b, const char *full, const Google__Protobuf__EnumDescriptorProto *e,
-                          int indent)
+static void describe_enum(strbuf *b, const char *full,
+                          const Google__Protobuf__EnumDescriptorProto *e, int indent)
 {
     strbuf_printf(b, "%*senum %s {\n", indent, "", e->name);
     const char *dot = strrchr(full, '.');
@@ -184,8 +183,8 @@ static void describe_enum(strbuf *b, const char *full, const Google__Protobuf__E
     strbuf_printf(b, "%*s}\n", indent, "");
 }
 
-static void describe_message(strbuf *b, const char *full, const Google__Protobuf__DescriptorProto *m,
-                             int indent)
+static void describe_message(strbuf *b, const char *full,
+                             const Google__Protobuf__DescriptorProto *m, int indent)
 {
     strbuf_printf(b, "%*smessage %s {\n", indent, "", m->name);
     for (size_t i = 0; i < m->n_nested_type; i++) {

@@ -30,8 +30,8 @@ char *cli_kebab_from_camel(const char *s)
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
         if (c >= 'A' && c <= 'Z') {
-            bool after_lower = i > 0 && (islower((unsigned char)s[i - 1]) ||
-                                         isdigit((unsigned char)s[i - 1]));
+            bool after_lower =
+                i > 0 && (islower((unsigned char)s[i - 1]) || isdigit((unsigned char)s[i - 1]));
             bool acronym_end = i > 0 && isupper((unsigned char)s[i - 1]) && i + 1 < n &&
                                islower((unsigned char)s[i + 1]);
             if (after_lower || acronym_end)
@@ -58,8 +58,8 @@ char *cli_service_verb(const ProtobufCServiceDescriptor *d)
 {
     const char *name = d->short_name;
     size_t n = strlen(name);
-    char *base = (n > 7 && strcmp(name + n - 7, "Service") == 0) ? xstrndup(name, n - 7)
-                                                                   : xstrdup(name);
+    char *base =
+        (n > 7 && strcmp(name + n - 7, "Service") == 0) ? xstrndup(name, n - 7) : xstrdup(name);
     char *verb = cli_kebab_from_camel(base);
     free(base);
     return verb;
@@ -79,8 +79,7 @@ const registry_service *cli_find_verb(const char *verb)
     return NULL;
 }
 
-const ProtobufCMethodDescriptor *cli_find_verb_method(const registry_service *s,
-                                                      const char *method)
+const ProtobufCMethodDescriptor *cli_find_verb_method(const registry_service *s, const char *method)
 {
     for (unsigned i = 0; i < s->desc->n_methods; i++) {
         char *k = cli_kebab_from_camel(s->desc->methods[i].name);
@@ -529,9 +528,8 @@ static char *mask_value(const char *v)
 }
 
 /* The JSON value for one flag value of field f (kind k). */
-static bool flag_json_value(const char *flag, field_flag_kind k,
-                            const ProtobufCFieldDescriptor *f, const char *v, json_object **out,
-                            char **err)
+static bool flag_json_value(const char *flag, field_flag_kind k, const ProtobufCFieldDescriptor *f,
+                            const char *v, json_object **out, char **err)
 {
     *out = NULL;
     switch (k) {
@@ -600,9 +598,10 @@ static bool flag_json_value(const char *flag, field_flag_kind k,
             /* Wrappers: the wrapped field's own flag form. */
             const ProtobufCMessageDescriptor *wd = f->descriptor;
             const ProtobufCFieldDescriptor *vf = &wd->fields[0];
-            return flag_json_value(flag, vf->type == PROTOBUF_C_TYPE_BOOL    ? FF_BOOL
-                                         : vf->type == PROTOBUF_C_TYPE_BYTES ? FF_BYTES
-                                                                             : FF_SCALAR,
+            return flag_json_value(flag,
+                                   vf->type == PROTOBUF_C_TYPE_BOOL    ? FF_BOOL
+                                   : vf->type == PROTOBUF_C_TYPE_BYTES ? FF_BYTES
+                                                                       : FF_SCALAR,
                                    vf, v, out, err);
         } else {
             json_object *j = NULL;

@@ -112,10 +112,10 @@ static const gflag gflags[] = {
 /* clang-format on */
 
 const char *const cli_global_flag_names[] = {
-    "--addr",     "--data",   "--output",  "--timeout",       "--connect-timeout",
-    "--token",    "--header", "--plaintext", "--tls",         "--cacert",
-    "--cert",     "--key",    "--servername", "--insecure",   "--emit-defaults",
-    "--verbose",  "--help",   "--version", NULL,
+    "--addr",    "--data",   "--output",     "--timeout",  "--connect-timeout",
+    "--token",   "--header", "--plaintext",  "--tls",      "--cacert",
+    "--cert",    "--key",    "--servername", "--insecure", "--emit-defaults",
+    "--verbose", "--help",   "--version",    NULL,
 };
 
 typedef enum {
@@ -138,7 +138,7 @@ typedef struct flag_use {
 typedef struct invocation {
     command cmd;
     const char *verb; /* the command word */
-    char **pos; /* positional arguments after the command word */
+    char **pos;       /* positional arguments after the command word */
     size_t n_pos;
     /* the method, once known */
     const registry_service *svc;
@@ -171,7 +171,8 @@ typedef struct invocation {
 static char *inv_context(const invocation *inv);
 static int report_usage(invocation *inv);
 
-static void usage_error(invocation *inv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void usage_error(invocation *inv, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void usage_error(invocation *inv, const char *fmt, ...)
 {
@@ -191,8 +192,12 @@ static command command_of(const char *w)
         const char *name;
         command cmd;
     } table[] = {
-        { "help", CMD_HELP },         { "version", CMD_VERSION },   { "list", CMD_LIST },
-        { "describe", CMD_DESCRIBE }, { "call", CMD_CALL },         { "health", CMD_HEALTH },
+        { "help", CMD_HELP },
+        { "version", CMD_VERSION },
+        { "list", CMD_LIST },
+        { "describe", CMD_DESCRIBE },
+        { "call", CMD_CALL },
+        { "health", CMD_HEALTH },
         { "completion", CMD_COMPLETION },
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
@@ -211,8 +216,8 @@ static void resolve_method(invocation *inv)
         inv->method = cli_find_verb_method(inv->svc, inv->pos[0]);
         if (!inv->method) {
             char *v = cli_service_verb(inv->svc->desc);
-            usage_error(inv, "\"%s\" is not a method of '%s' (see 'herald %s --help')",
-                        inv->pos[0], v, v);
+            usage_error(inv, "\"%s\" is not a method of '%s' (see 'herald %s --help')", inv->pos[0],
+                        v, v);
             free(v);
             return;
         }
@@ -439,8 +444,8 @@ static void parse_flag(invocation *inv, int argc, char **argv, int *i)
         const char *v = inline_value;
         if (!v && ff->kind == FF_BOOL) {
             /* --flag alone means true; --flag false is also accepted. */
-            if (*i + 1 < argc && (strcmp(argv[*i + 1], "true") == 0 ||
-                                  strcmp(argv[*i + 1], "false") == 0))
+            if (*i + 1 < argc &&
+                (strcmp(argv[*i + 1], "true") == 0 || strcmp(argv[*i + 1], "false") == 0))
                 v = argv[++*i];
             else
                 v = "true";
@@ -593,10 +598,10 @@ static void help_top(strbuf *b)
         free(verb);
     }
     help_common_flags(b, false);
-    strbuf_puts(b,
-                "\nExit status: 0 OK; 1 operational error (cannot connect, unreadable file);\n"
-                "2 usage error; 64+CODE when the RPC fails with gRPC status CODE (69 NOT_FOUND,\n"
-                "76 UNIMPLEMENTED, 78 UNAVAILABLE). 'herald health' exits like grpc-health-probe.\n");
+    strbuf_puts(
+        b, "\nExit status: 0 OK; 1 operational error (cannot connect, unreadable file);\n"
+           "2 usage error; 64+CODE when the RPC fails with gRPC status CODE (69 NOT_FOUND,\n"
+           "76 UNIMPLEMENTED, 78 UNAVAILABLE). 'herald health' exits like grpc-health-probe.\n");
 }
 
 static void help_service(strbuf *b, const registry_service *rs)
@@ -655,8 +660,8 @@ static void help_method(strbuf *b, const invocation *inv)
     strbuf_printf(b, "\nRequest flags (fields of %s):\n", m->input->name);
     for (size_t i = 0; i < inv->fs.n; i++) {
         const field_flag *ff = &inv->fs.flags[i];
-        char *left = xasprintf("--%s %s%s", ff->name, field_flag_type(ff),
-                               ff->repeated ? "..." : "");
+        char *left =
+            xasprintf("--%s %s%s", ff->name, field_flag_type(ff), ff->repeated ? "..." : "");
         char *sym = xasprintf("%s.%s", ff->owner->name, ff->field->name);
         char *fc = cli_symbol_comment(sym);
         strbuf text = { 0 };
@@ -666,10 +671,10 @@ static void help_method(strbuf *b, const invocation *inv)
             strbuf_puts(&text, first);
             free(first);
         }
-        if (ff->kind == FF_ENUM || (ff->kind == FF_MAP && ff->field->descriptor &&
-                                    ((const ProtobufCMessageDescriptor *)ff->field->descriptor)
-                                            ->fields[1]
-                                            .type == PROTOBUF_C_TYPE_ENUM)) {
+        if (ff->kind == FF_ENUM ||
+            (ff->kind == FF_MAP && ff->field->descriptor &&
+             ((const ProtobufCMessageDescriptor *)ff->field->descriptor)->fields[1].type ==
+                 PROTOBUF_C_TYPE_ENUM)) {
             char *ch = field_flag_enum_choices(ff);
             strbuf_printf(&text, "%s[%s]", text.len ? " " : "", ch);
             free(ch);
@@ -683,18 +688,20 @@ static void help_method(strbuf *b, const invocation *inv)
         free(sym);
         free(left);
     }
-    strbuf_puts(b, "\nRepeated fields take the flag once per value; nested fields use dotted flags\n"
-                   "or their parent's flag with JSON. Times: RFC 3339, a date, or now[+-]DURATION.\n"
-                   "-d JSON is read first and the flags are set over it.\n"
-                   "Common flags: see 'herald --help'.\n");
+    strbuf_puts(b,
+                "\nRepeated fields take the flag once per value; nested fields use dotted flags\n"
+                "or their parent's flag with JSON. Times: RFC 3339, a date, or now[+-]DURATION.\n"
+                "-d JSON is read first and the flags are set over it.\n"
+                "Common flags: see 'herald --help'.\n");
 }
 
 static void help_health(strbuf *b)
 {
-    strbuf_puts(b, "Usage: herald health [--service NAME] [--watch] [flags]\n\n"
-                   "Calls grpc.health.v1.Health/Check (or Watch) like grpc-health-probe and prints\n"
-                   "the status. Exit status: 0 SERVING, 1 bad arguments, 2 connection failed,\n"
-                   "3 RPC failed (including an unknown service), 4 not SERVING.\n");
+    strbuf_puts(b,
+                "Usage: herald health [--service NAME] [--watch] [flags]\n\n"
+                "Calls grpc.health.v1.Health/Check (or Watch) like grpc-health-probe and prints\n"
+                "the status. Exit status: 0 SERVING, 1 bad arguments, 2 connection failed,\n"
+                "3 RPC failed (including an unknown service), 4 not SERVING.\n");
     help_common_flags(b, true);
 }
 
@@ -1007,8 +1014,7 @@ static int conn_open(invocation *inv, conn *c)
     c->target = inv->addr ? inv->addr : getenv("HERALD_ADDR");
     if (!c->target || !*c->target)
         c->target = HERALD_DEFAULT_TARGET;
-    bool tls = inv->tls || inv->cacert || inv->cert || inv->key || inv->insecure ||
-               inv->servername;
+    bool tls = inv->tls || inv->cacert || inv->cert || inv->key || inv->insecure || inv->servername;
     if (tls && inv->plaintext) {
         usage_error(inv, "--plaintext contradicts the TLS flags");
         return CLI_EXIT_USAGE;
@@ -1160,8 +1166,7 @@ static int connect_or_fail(invocation *inv, conn *c, int64_t timeout_ms, int fai
     herald_connect_result r = herald_channel_connect(c->ch, timeout_ms, true);
     if (r == HERALD_CONNECT_READY) {
         if (inv->verbose)
-            fprintf(stderr, "* connected to %s in %" PRId64 " ms\n", c->target,
-                    now_mono_ms() - t0);
+            fprintf(stderr, "* connected to %s in %" PRId64 " ms\n", c->target, now_mono_ms() - t0);
         return CLI_EXIT_OK;
     }
     if (r == HERALD_CONNECT_TIMEOUT)
@@ -1202,7 +1207,11 @@ static int run_call(invocation *inv)
         goto out_noinit;
     snprintf(path, sizeof path, "/%s/%s", inv->svc->desc->name, inv->method->name);
     if (inv->verbose) {
-        fprintf(stderr, "> %s (%s)\n", path, cs && ss ? "bidi" : cs ? "client stream" : ss ? "server stream" : "unary");
+        fprintf(stderr, "> %s (%s)\n", path,
+                cs && ss ? "bidi"
+                : cs     ? "client stream"
+                : ss     ? "server stream"
+                         : "unary");
         for (size_t i = 0; i < n_reqs; i++) {
             char *err = NULL;
             pbjson_options o = { .resolve = registry_resolve };
@@ -1319,15 +1328,15 @@ static int run_health(invocation *inv)
     const registry_service *hs = NULL;
     const ProtobufCMethodDescriptor *hm = NULL;
 
-    if (!registry_method_find(inv->watch ? "grpc.health.v1.Health/Watch"
-                                         : "grpc.health.v1.Health/Check",
-                              &hs, &hm)) {
+    if (!registry_method_find(
+            inv->watch ? "grpc.health.v1.Health/Watch" : "grpc.health.v1.Health/Check", &hs, &hm)) {
         fprintf(stderr, "herald: grpc.health.v1.Health is missing from the registry\n");
         return CLI_EXIT_OPERATIONAL;
     }
     /* The request: {"service": NAME}. */
     json_object *root = json_object_new_object();
-    json_object_object_add(root, "service", json_object_new_string(inv->service ? inv->service : ""));
+    json_object_object_add(root, "service",
+                           json_object_new_string(inv->service ? inv->service : ""));
     char *err = NULL;
     if (pbjson_decode(root, hm->input, NULL, &req, &err) != ST_OK) {
         fprintf(stderr, "error: %s\n", err);

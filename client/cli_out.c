@@ -199,8 +199,7 @@ static void print_table(FILE *fp, json_object *arr, int indent)
         size_t after = 0;
         json_object_object_foreach(row, key, val)
         {
-            if (json_object_is_type(val, json_type_object) &&
-                json_object_object_length(val) > 0) {
+            if (json_object_is_type(val, json_type_object) && json_object_object_length(val) > 0) {
                 json_object_object_foreach(val, k2, v2)
                 {
                     if (is_scalar(v2)) {
@@ -299,8 +298,7 @@ static void print_kv(FILE *fp, json_object *obj, int indent)
                     s += n + (nl ? 1 : 0);
                 }
             } else {
-                fprintf(fp, "%*s%s:%*s %s\n", indent, "", key, (int)(kw - strlen(key)), "",
-                        text);
+                fprintf(fp, "%*s%s:%*s %s\n", indent, "", key, (int)(kw - strlen(key)), "", text);
             }
             free(text);
         }
@@ -355,7 +353,8 @@ bool out_message(const ProtobufCMessage *m, out_format f, bool compact, bool emi
                  char **err)
 {
     /* Tables are for people: short enum names ("x", "active"). */
-    pbjson_options o = { .emit_defaults = emit_defaults, .resolve = registry_resolve,
+    pbjson_options o = { .emit_defaults = emit_defaults,
+                         .resolve = registry_resolve,
                          .enums_short = f == OUT_TABLE };
     json_object *j = NULL;
     if (pbjson_encode(m, &o, &j, err) != ST_OK)

@@ -300,8 +300,8 @@ typedef struct cancel_link {
 } cancel_link;
 
 struct herald_cancel {
-    pthread_mutex_t mu;   /* protects calls; triggered is written under it */
-    cancel_link *calls;   /* calls running with this token */
+    pthread_mutex_t mu; /* protects calls; triggered is written under it */
+    cancel_link *calls; /* calls running with this token */
     atomic_bool triggered;
 };
 
@@ -450,7 +450,8 @@ bool herald_channel_open(const herald_channel_options *o, herald_channel **out, 
 
     grpc_arg args[6];
     size_t n = 0;
-    ua = o->user_agent ? hc_strdup(o->user_agent) : hc_strdup("herald-client/" HERALD_CLIENT_VERSION);
+    ua = o->user_agent ? hc_strdup(o->user_agent)
+                       : hc_strdup("herald-client/" HERALD_CLIENT_VERSION);
     args[n].type = GRPC_ARG_STRING;
     args[n].key = GRPC_ARG_PRIMARY_USER_AGENT_STRING;
     args[n++].value.string = ua;
@@ -509,8 +510,8 @@ static void cq_destroy(grpc_completion_queue *cq)
         return;
     grpc_completion_queue_shutdown(cq);
     for (;;) {
-        grpc_event ev = grpc_completion_queue_pluck(cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME),
-                                                    NULL);
+        grpc_event ev =
+            grpc_completion_queue_pluck(cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
         if (ev.type == GRPC_QUEUE_SHUTDOWN)
             break;
     }
@@ -521,8 +522,8 @@ herald_connect_result herald_channel_connect(herald_channel *ch, int64_t timeout
 {
     herald_connect_result res = HERALD_CONNECT_TIMEOUT;
     grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
-    gpr_timespec deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-                                         gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
+    gpr_timespec deadline =
+        gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
     int tag = 0;
     /* Bounded: each round waits for a state change or the deadline. */
     for (int round = 0; round < 1000; round++) {
@@ -649,9 +650,9 @@ int herald_call_unary(herald_channel *ch, const char *path, const ProtobufCMessa
     grpc_metadata_array_init(&init_md);
     grpc_metadata_array_init(&trail_md);
     cq = grpc_completion_queue_create_for_pluck(NULL);
-    call = grpc_channel_create_call(ch->ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
-                                    grpc_slice_from_static_string(path), NULL, call_deadline(o),
-                                    NULL);
+    call =
+        grpc_channel_create_call(ch->ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
+                                 grpc_slice_from_static_string(path), NULL, call_deadline(o), NULL);
     if (!call) {
         status_local(st, GRPC_STATUS_INTERNAL, "cannot create call");
         goto out;
@@ -741,8 +742,8 @@ static bool call_batch(herald_call *c, grpc_op *ops, size_t n)
     int tag = 0;
     if (grpc_call_start_batch(c->call, ops, n, &tag, NULL) != GRPC_CALL_OK)
         return false;
-    grpc_event ev = grpc_completion_queue_pluck(c->cq, &tag, gpr_inf_future(GPR_CLOCK_REALTIME),
-                                                NULL);
+    grpc_event ev =
+        grpc_completion_queue_pluck(c->cq, &tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
     return ev.type == GRPC_OP_COMPLETE && ev.success;
 }
 
@@ -758,9 +759,9 @@ herald_call *herald_call_start(herald_channel *ch, const char *path, const heral
     c->cancel = o ? o->cancel : NULL;
     grpc_metadata_array_init(&c->init_md);
     c->cq = grpc_completion_queue_create_for_pluck(NULL);
-    c->call = grpc_channel_create_call(ch->ch, NULL, GRPC_PROPAGATE_DEFAULTS, c->cq,
-                                       grpc_slice_from_static_string(path), NULL,
-                                       call_deadline(o), NULL);
+    c->call =
+        grpc_channel_create_call(ch->ch, NULL, GRPC_PROPAGATE_DEFAULTS, c->cq,
+                                 grpc_slice_from_static_string(path), NULL, call_deadline(o), NULL);
     if (!c->call) {
         *err = hc_strdup("cannot create call");
         herald_call_free(c);
@@ -968,8 +969,7 @@ struct herald_stub {
 };
 
 static void stub_invoke(ProtobufCService *service, unsigned method_index,
-                        const ProtobufCMessage *input, ProtobufCClosure closure,
-                        void *closure_data)
+                        const ProtobufCMessage *input, ProtobufCClosure closure, void *closure_data)
 {
     herald_stub *s = (herald_stub *)service;
     const ProtobufCServiceDescriptor *d = service->descriptor;

@@ -63,16 +63,16 @@ const char *herald_code_name(int code);
 typedef struct herald_channel herald_channel;
 
 typedef struct herald_channel_options {
-    const char *target; /* "host:port", "unix:/path", "dns:///name:port"; NULL: 127.0.0.1:50051 */
-    bool tls;           /* TLS instead of plaintext (h2c) */
-    const char *ca_pem; /* trusted roots, PEM text; NULL: gRPC's default roots */
+    const char *target;   /* "host:port", "unix:/path", "dns:///name:port"; NULL: 127.0.0.1:50051 */
+    bool tls;             /* TLS instead of plaintext (h2c) */
+    const char *ca_pem;   /* trusted roots, PEM text; NULL: gRPC's default roots */
     const char *cert_pem; /* client certificate chain for mTLS, PEM text (with key_pem) */
     const char *key_pem;
-    const char *server_name;   /* name checked against the server certificate */
-    bool insecure_skip_verify; /* TLS without verifying the server at all: testing only */
-    const char *token;         /* sent as "authorization: Bearer <token>" on every call */
-    const char *user_agent;    /* prepended to gRPC's user agent; NULL: "herald-client/<v>" */
-    int max_recv_bytes;        /* largest reply accepted; 0: 4 MiB (gRPC's default) */
+    const char *server_name;         /* name checked against the server certificate */
+    bool insecure_skip_verify;       /* TLS without verifying the server at all: testing only */
+    const char *token;               /* sent as "authorization: Bearer <token>" on every call */
+    const char *user_agent;          /* prepended to gRPC's user agent; NULL: "herald-client/<v>" */
+    int max_recv_bytes;              /* largest reply accepted; 0: 4 MiB (gRPC's default) */
     const char *service_config_json; /* default service config (retry policy); may be NULL */
 } herald_channel_options;
 
@@ -115,10 +115,10 @@ void herald_cancel_trigger(herald_cancel *c);
 bool herald_cancel_triggered(const herald_cancel *c);
 
 typedef struct herald_call_options {
-    int64_t timeout_ms; /* deadline, from the start of the call; <= 0: none */
+    int64_t timeout_ms;              /* deadline, from the start of the call; <= 0: none */
     const herald_metadata *metadata; /* extra request metadata (borrowed) */
     size_t n_metadata;
-    bool wait_for_ready; /* wait for the channel to connect instead of failing fast */
+    bool wait_for_ready;   /* wait for the channel to connect instead of failing fast */
     herald_cancel *cancel; /* may be NULL */
 } herald_call_options;
 
@@ -131,9 +131,9 @@ typedef struct herald_status_detail {
 } herald_status_detail;
 
 typedef struct herald_status {
-    int code;      /* gRPC status code; 0 = OK */
-    char *message; /* grpc-message ("" when none) */
-    herald_metadata *headers;  /* initial metadata from the server (owned) */
+    int code;                 /* gRPC status code; 0 = OK */
+    char *message;            /* grpc-message ("" when none) */
+    herald_metadata *headers; /* initial metadata from the server (owned) */
     size_t n_headers;
     herald_metadata *trailers; /* trailing metadata (owned; grpc-status-details-bin included) */
     size_t n_trailers;

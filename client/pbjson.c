@@ -635,8 +635,8 @@ static char *enum_short_name(const ProtobufCEnumDescriptor *ed, const char *name
     for (size_t i = 0; sn[i]; i++) {
         char ch = sn[i];
         bool upper = ch >= 'A' && ch <= 'Z';
-        if (upper && i > 0 && ((sn[i - 1] >= 'a' && sn[i - 1] <= 'z') ||
-                               (sn[i - 1] >= '0' && sn[i - 1] <= '9')))
+        if (upper && i > 0 &&
+            ((sn[i - 1] >= 'a' && sn[i - 1] <= 'z') || (sn[i - 1] >= '0' && sn[i - 1] <= '9')))
             strbuf_putc(&prefix, '_');
         strbuf_putc(&prefix, (ch >= 'a' && ch <= 'z') ? (char)(ch - 'a' + 'A') : ch);
     }
@@ -919,8 +919,8 @@ static status enc_wkt(jctx *c, wkt_kind k, const ProtobufCMessage *m, json_objec
         bool ok = k == WKT_TIMESTAMP ? pbjson_format_timestamp(s, n, buf, sizeof buf)
                                      : pbjson_format_duration(s, n, buf, sizeof buf);
         if (!ok)
-            return jfail(c, "%s out of range (seconds %" PRId64 ", nanos %" PRId32 ")", d->name,
-                         s, n);
+            return jfail(c, "%s out of range (seconds %" PRId64 ", nanos %" PRId32 ")", d->name, s,
+                         n);
         *out = json_object_new_string(buf);
         return ST_OK;
     }
@@ -1056,7 +1056,8 @@ char *pbjson_encode_string(const ProtobufCMessage *msg, const pbjson_options *o,
     json_object *j = NULL;
     if (pbjson_encode(msg, o, &j, err) != ST_OK)
         return NULL;
-    char *s = xstrdup(json_object_to_json_string_ext(j, json_c_flags | JSON_C_TO_STRING_NOSLASHESCAPE));
+    char *s =
+        xstrdup(json_object_to_json_string_ext(j, json_c_flags | JSON_C_TO_STRING_NOSLASHESCAPE));
     json_object_put(j);
     return s;
 }
@@ -1139,8 +1140,8 @@ static status dec_signed(jctx *c, json_object *j, int64_t lo, int64_t hi, int64_
             return jfail(c, "integer out of range");
         break;
     case json_type_double:
-        if (!double_to_i64(json_object_get_double(j), -9223372036854775808.0,
-                           9223372036854774784.0, &v))
+        if (!double_to_i64(json_object_get_double(j), -9223372036854775808.0, 9223372036854774784.0,
+                           &v))
             return jfail(c, "expected an integer, got %s", json_object_get_string(j));
         break;
     case json_type_string:
@@ -1321,8 +1322,7 @@ static status dec_value(jctx *c, const ProtobufCFieldDescriptor *f, json_object 
                 *(int *)dst = (int)sv;
             return st;
         }
-        return jfail(c, "expected an enum name or number for %s, got %s", ed->name,
-                     jtype_name(j));
+        return jfail(c, "expected an enum name or number for %s, got %s", ed->name, jtype_name(j));
     }
     case PROTOBUF_C_TYPE_STRING: {
         char *s = NULL;
@@ -1336,8 +1336,8 @@ static status dec_value(jctx *c, const ProtobufCFieldDescriptor *f, json_object 
             return jfail(c, "expected a base64 string, got %s", jtype_name(j));
         uint8_t *data = NULL;
         size_t len = 0;
-        if (!pbjson_base64_decode(json_object_get_string(j),
-                                  (size_t)json_object_get_string_len(j), &data, &len))
+        if (!pbjson_base64_decode(json_object_get_string(j), (size_t)json_object_get_string_len(j),
+                                  &data, &len))
             return jfail(c, "invalid base64");
         ProtobufCBinaryData *b = dst;
         if (len == 0) {
@@ -1409,8 +1409,7 @@ static status dec_repeated(jctx *c, ProtobufCMessage *m, const ProtobufCFieldDes
             st = dec_map_key(c, kf, key, fmember(e, kf));
             if (st == ST_OK) {
                 if (json_object_is_type(val, json_type_null) &&
-                    !(vf->type == PROTOBUF_C_TYPE_MESSAGE &&
-                      wkt_of(vf->descriptor) == WKT_VALUE) &&
+                    !(vf->type == PROTOBUF_C_TYPE_MESSAGE && wkt_of(vf->descriptor) == WKT_VALUE) &&
                     !(vf->type == PROTOBUF_C_TYPE_ENUM &&
                       strcmp(((const ProtobufCEnumDescriptor *)vf->descriptor)->name,
                              "google.protobuf.NullValue") == 0))

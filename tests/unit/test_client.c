@@ -11,6 +11,7 @@
  * mismatches. */
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -19,7 +20,6 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <netinet/in.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -63,7 +63,7 @@ static bool server_start(server *s, const char *const *extra)
     char portfile[128];
     snprintf(portfile, sizeof portfile, "%s/port", s->dir);
     const char *argv[24] = { RPC_TESTD_BIN, "--listen", "127.0.0.1:0", "--workers", "2",
-                             "--port-file", portfile, "--log-level", "error" };
+                             "--port-file", portfile,   "--log-level", "error" };
     size_t n = 9;
     for (size_t i = 0; extra && extra[i] && n < 22; i++)
         argv[n++] = extra[i];
@@ -241,8 +241,8 @@ static void unary_ok_with_metadata_and_deadline(void **state)
     herald_status st;
     herald_status_init(&st);
     ProtobufCMessage *resp = NULL;
-    int code = herald_call_unary(ch, ECHO_PATH, &req.base, &herald__test__v1__echo_reply__descriptor,
-                                 &o, &resp, &st);
+    int code = herald_call_unary(ch, ECHO_PATH, &req.base,
+                                 &herald__test__v1__echo_reply__descriptor, &o, &resp, &st);
     assert_int_equal(code, 0);
     assert_int_equal(st.code, 0);
     Herald__Test__V1__EchoReply *r = (Herald__Test__V1__EchoReply *)resp;
@@ -268,15 +268,14 @@ static void unary_ok_with_metadata_and_deadline(void **state)
     herald_channel_close(ch);
 }
 
-static const ProtobufCMessage *find_detail(const herald_status *st,
-                                           const ProtobufCMessageDescriptor *d,
-                                           ProtobufCMessage **out)
+static const ProtobufCMessage *
+find_detail(const herald_status *st, const ProtobufCMessageDescriptor *d, ProtobufCMessage **out)
 {
     for (size_t i = 0; i < st->n_details; i++) {
         const char *slash = strrchr(st->details[i].type_url, '/');
         if (slash && strcmp(slash + 1, d->name) == 0) {
-            *out = protobuf_c_message_unpack(d, NULL, st->details[i].value_len,
-                                             st->details[i].value);
+            *out =
+                protobuf_c_message_unpack(d, NULL, st->details[i].value_len, st->details[i].value);
             return *out;
         }
     }
@@ -294,8 +293,8 @@ static void errors_carry_details(void **state)
     herald_status st;
     herald_status_init(&st);
     ProtobufCMessage *resp = NULL;
-    int code = herald_call_unary(ch, ECHO_PATH, &req.base, &herald__test__v1__echo_reply__descriptor,
-                                 NULL, &resp, &st);
+    int code = herald_call_unary(ch, ECHO_PATH, &req.base,
+                                 &herald__test__v1__echo_reply__descriptor, NULL, &resp, &st);
     assert_int_equal(code, 3);
     assert_null(resp);
     assert_string_equal(st.message, "bad input here");
@@ -474,8 +473,8 @@ static void typed_stub_server_stream(void **state)
     Herald__Test__V1__StreamRequest req = HERALD__TEST__V1__STREAM_REQUEST__INIT;
     req.count = 5;
     stream_out out = { 0 };
-    herald__test__v1__test_service__server_stream(herald_stub_service(stub), &req,
-                                                  on_stream_reply, &out);
+    herald__test__v1__test_service__server_stream(herald_stub_service(stub), &req, on_stream_reply,
+                                                  &out);
     assert_int_equal(out.messages, 5);
     assert_int_equal(out.nulls, 0);
     assert_int_equal(herald_stub_status(stub)->code, 0);
@@ -484,8 +483,8 @@ static void typed_stub_server_stream(void **state)
     req.fail_after = 3;
     req.fail_code = 10;
     memset(&out, 0, sizeof out);
-    herald__test__v1__test_service__server_stream(herald_stub_service(stub), &req,
-                                                  on_stream_reply, &out);
+    herald__test__v1__test_service__server_stream(herald_stub_service(stub), &req, on_stream_reply,
+                                                  &out);
     assert_int_equal(out.messages, 3);
     assert_int_equal(out.nulls, 1);
     assert_int_equal(herald_stub_status(stub)->code, 10);
@@ -515,8 +514,8 @@ static void server_stream_cancel_from_callback(void **state)
     herald_status_init(&st);
     int64_t t0 = ms_now();
     herald_call_options o = { .timeout_ms = 30000 };
-    int code = herald_call_server_stream(ch, "/herald.test.v1.TestService/ServerStream",
-                                         &req.base, &herald__test__v1__echo_reply__descriptor, &o,
+    int code = herald_call_server_stream(ch, "/herald.test.v1.TestService/ServerStream", &req.base,
+                                         &herald__test__v1__echo_reply__descriptor, &o,
                                          count_then_stop, &out, &st);
     assert_int_equal(code, 1); /* CANCELLED */
     assert_int_equal(out.messages, 2);
@@ -661,7 +660,8 @@ static void *flip_health(void *p)
 static bool on_health(const ProtobufCMessage *m, void *user)
 {
     watch_ctx *w = user;
-    const Grpc__Health__V1__HealthCheckResponse *r = (const Grpc__Health__V1__HealthCheckResponse *)m;
+    const Grpc__Health__V1__HealthCheckResponse *r =
+        (const Grpc__Health__V1__HealthCheckResponse *)m;
     if (w->messages == 0)
         w->first = r->status;
     w->messages++;
@@ -686,7 +686,8 @@ static void health_watch_sees_a_change(void **state)
                               &w, &st);
     pthread_join(t, NULL);
     /* Unknown first (the stream stays open), then SERVING once it appears. */
-    assert_int_equal(w.first, GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVICE_UNKNOWN);
+    assert_int_equal(w.first,
+                     GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVICE_UNKNOWN);
     assert_int_equal(w.seen[GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING], 1);
     assert_int_equal(st.code, 1); /* we cancelled after SERVING */
     herald_status_fini(&st);

@@ -24,9 +24,12 @@ static void names(void **state)
     static const struct {
         const char *in, *out;
     } camel[] = {
-        { "GenerateDraft", "generate-draft" }, { "GetSloReport", "get-slo-report" },
-        { "GetSLOReport", "get-slo-report" },  { "ListArms", "list-arms" },
-        { "V2Thing", "v2-thing" },             { "Recommend", "recommend" },
+        { "GenerateDraft", "generate-draft" },
+        { "GetSloReport", "get-slo-report" },
+        { "GetSLOReport", "get-slo-report" },
+        { "ListArms", "list-arms" },
+        { "V2Thing", "v2-thing" },
+        { "Recommend", "recommend" },
     };
     for (size_t i = 0; i < sizeof camel / sizeof camel[0]; i++) {
         char *k = cli_kebab_from_camel(camel[i].in);
@@ -41,8 +44,7 @@ static void names(void **state)
     free(v);
     assert_ptr_equal(cli_find_verb("ops")->desc, &herald__v1__ops_service__descriptor);
     assert_null(cli_find_verb("health")); /* not an API verb: the built-in wins */
-    const ProtobufCMethodDescriptor *m =
-        cli_find_verb_method(cli_find_verb("ops"), "get-profile");
+    const ProtobufCMethodDescriptor *m = cli_find_verb_method(cli_find_verb("ops"), "get-profile");
     assert_non_null(m);
     assert_string_equal(m->name, "GetProfile");
 }
@@ -135,9 +137,11 @@ static void flags_from_descriptors(void **state)
     flag_set fs;
     flag_set_build(&fs, &herald__clitest__v1__scalars__descriptor);
     /* Every field has a flag; nested messages get dotted ones. */
-    const char *expect[] = { "i32",  "r-i64", "text",  "blob",  "color",          "inner",
-                             "inner.name", "inner.count", "inner.children", "r-inner",
-                             "choice-text", "snake-case-name", NULL };
+    const char *expect[] = { "i32",        "r-i64",       "text",
+                             "blob",       "color",       "inner",
+                             "inner.name", "inner.count", "inner.children",
+                             "r-inner",    "choice-text", "snake-case-name",
+                             NULL };
     for (size_t i = 0; expect[i]; i++)
         assert_non_null(flag_set_find(&fs, expect[i]));
     assert_non_null(flag_set_find(&fs, "snake_case_name")); /* proto spelling */
@@ -166,10 +170,12 @@ static void flags_from_descriptors(void **state)
 static void flags_build_json(void **state)
 {
     (void)state;
-    const char *pairs[] = { "text",        "over",  "r-text",     "a",   "r-text", "b",
-                            "color",       "red",   "inner.name", "n",   "i64",    "-9007199254740993",
-                            "flag",        "true",  "blob",       "hi",  "choice-num", "7",
-                            "r-color",     "deep-blue", NULL };
+    const char *pairs[] = { "text",       "over", "r-text",  "a",
+                            "r-text",     "b",    "color",   "red",
+                            "inner.name", "n",    "i64",     "-9007199254740993",
+                            "flag",       "true", "blob",    "hi",
+                            "choice-num", "7",    "r-color", "deep-blue",
+                            NULL };
     char *err = NULL;
     Herald__Clitest__V1__Scalars *s = (Herald__Clitest__V1__Scalars *)apply(
         &herald__clitest__v1__scalars__descriptor,
@@ -177,12 +183,12 @@ static void flags_build_json(void **state)
         pairs, &err);
     if (!s)
         fail_msg("%s", err);
-    assert_string_equal(s->text, "over");          /* the flag wins over -d */
-    assert_int_equal(s->n_r_text, 2);               /* first use replaces -d's list */
+    assert_string_equal(s->text, "over"); /* the flag wins over -d */
+    assert_int_equal(s->n_r_text, 2);     /* first use replaces -d's list */
     assert_string_equal(s->r_text[1], "b");
     assert_int_equal(s->color, HERALD__CLITEST__V1__COLOR__COLOR_RED);
     assert_string_equal(s->inner->name, "n");
-    assert_int_equal(s->inner->count, 5);           /* -d's sibling kept */
+    assert_int_equal(s->inner->count, 5); /* -d's sibling kept */
     assert_true(s->i64 == -INT64_C(9007199254740993));
     assert_true(s->flag);
     assert_int_equal(s->blob.len, 2);
@@ -198,8 +204,8 @@ static void flags_build_json(void **state)
                                               NULL);
     assert_string_equal(s->inner->name, "j");
     protobuf_c_message_free_unpacked(&s->base, NULL);
-    const char *p3[] = { "str-str", "a=1", "str-str", "b=x=y", "i32-i64", "-3=4",
-                         "u32-color", "2=deep-blue", NULL };
+    const char *p3[] = { "str-str", "a=1",       "str-str",     "b=x=y", "i32-i64",
+                         "-3=4",    "u32-color", "2=deep-blue", NULL };
     Herald__Clitest__V1__Maps *mp =
         (Herald__Clitest__V1__Maps *)apply(&herald__clitest__v1__maps__descriptor, "{}", p3, &err);
     if (!mp)
@@ -209,8 +215,10 @@ static void flags_build_json(void **state)
     assert_int_equal(mp->i32_i64[0]->key, -3);
     assert_int_equal(mp->u32_color[0]->value, HERALD__CLITEST__V1__COLOR__COLOR_DEEP_BLUE);
     protobuf_c_message_free_unpacked(&mp->base, NULL);
-    const char *p4[] = { "ts", "2026-01-31", "dur", "1.5m", "mask", "display-name,posting_policy.min-gap",
-                         "w-i64", "12", "w-bool", "false", NULL };
+    const char *p4[] = { "ts",    "2026-01-31", "dur",
+                         "1.5m",  "mask",       "display-name,posting_policy.min-gap",
+                         "w-i64", "12",         "w-bool",
+                         "false", NULL };
     Herald__Clitest__V1__WellKnown *w = (Herald__Clitest__V1__WellKnown *)apply(
         &herald__clitest__v1__well_known__descriptor, "{}", p4, &err);
     if (!w)
@@ -372,10 +380,14 @@ static void comments(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(names),           cmocka_unit_test(enum_values),
-        cmocka_unit_test(durations_and_uuids), cmocka_unit_test(flags_from_descriptors),
-        cmocka_unit_test(flags_build_json), cmocka_unit_test(tables),
-        cmocka_unit_test(registry_lookups), cmocka_unit_test(comments),
+        cmocka_unit_test(names),
+        cmocka_unit_test(enum_values),
+        cmocka_unit_test(durations_and_uuids),
+        cmocka_unit_test(flags_from_descriptors),
+        cmocka_unit_test(flags_build_json),
+        cmocka_unit_test(tables),
+        cmocka_unit_test(registry_lookups),
+        cmocka_unit_test(comments),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     descset_api_release();

@@ -33,10 +33,8 @@
 /* ---- a resolver that knows the registry and the test messages ---- */
 
 static const ProtobufCMessageDescriptor *const test_msgs[] = {
-    &herald__clitest__v1__scalars__descriptor,
-    &herald__clitest__v1__maps__descriptor,
-    &herald__clitest__v1__well_known__descriptor,
-    &herald__clitest__v1__legacy__descriptor,
+    &herald__clitest__v1__scalars__descriptor,    &herald__clitest__v1__maps__descriptor,
+    &herald__clitest__v1__well_known__descriptor, &herald__clitest__v1__legacy__descriptor,
     &herald__clitest__v1__inner__descriptor,
 };
 
@@ -68,7 +66,8 @@ static void oneof_position(const ProtobufCMessageDescriptor *d, const ProtobufCF
     *count = 0;
     for (unsigned i = 0; i < d->n_fields; i++) {
         const ProtobufCFieldDescriptor *g = &d->fields[i];
-        if ((g->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) && g->quantifier_offset == f->quantifier_offset) {
+        if ((g->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+            g->quantifier_offset == f->quantifier_offset) {
             if (g == f)
                 *index = *count;
             (*count)++;
@@ -117,8 +116,8 @@ static bool fill_value(const ProtobufCFieldDescriptor *f, void *dst, unsigned k,
     case PROTOBUF_C_TYPE_SINT64:
     case PROTOBUF_C_TYPE_SFIXED64:
         /* Beyond 2^53: only exact as a JSON string. */
-        *(int64_t *)dst = (k % 2) ? -INT64_C(9007199254740993) - f->id
-                                  : INT64_C(9007199254740993) + f->id + k;
+        *(int64_t *)dst =
+            (k % 2) ? -INT64_C(9007199254740993) - f->id : INT64_C(9007199254740993) + f->id + k;
         return true;
     case PROTOBUF_C_TYPE_UINT64:
     case PROTOBUF_C_TYPE_FIXED64:
@@ -181,7 +180,8 @@ static ProtobufCMessage *fill_wkt(const ProtobufCMessageDescriptor *d, unsigned 
         *(int32_t *)member(m, protobuf_c_message_descriptor_get_field_by_name(d, "nanos")) =
             variant % 2 ? -500000 : 500000000;
     } else if (strcmp(n, "google.protobuf.FieldMask") == 0) {
-        const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(d, "paths");
+        const ProtobufCFieldDescriptor *f =
+            protobuf_c_message_descriptor_get_field_by_name(d, "paths");
         char **paths = xcalloc(2, sizeof *paths);
         paths[0] = xstrdup("display_name");
         paths[1] = xstrdup("posting_policy.min_gap_minutes");
@@ -190,8 +190,9 @@ static ProtobufCMessage *fill_wkt(const ProtobufCMessageDescriptor *d, unsigned 
     } else if (strcmp(n, "google.protobuf.Any") == 0) {
         /* An Any holding a Timestamp (special form) or a plain message. */
         Google__Protobuf__Any *a = (Google__Protobuf__Any *)m;
-        const ProtobufCMessageDescriptor *inner_d =
-            variant % 2 ? &herald__clitest__v1__inner__descriptor : &google__protobuf__timestamp__descriptor;
+        const ProtobufCMessageDescriptor *inner_d = variant % 2
+                                                        ? &herald__clitest__v1__inner__descriptor
+                                                        : &google__protobuf__timestamp__descriptor;
         ProtobufCMessage *inner = depth < 3 ? fill_message(inner_d, variant, depth + 1) : NULL;
         if (!inner)
             inner = new_message(&google__protobuf__timestamp__descriptor);
@@ -203,11 +204,12 @@ static ProtobufCMessage *fill_wkt(const ProtobufCMessageDescriptor *d, unsigned 
     } else if (strcmp(n, "google.protobuf.Value") == 0) {
         /* Every kind but struct/list (those recurse through their own types). */
         static const char *const kinds[] = { "string_value", "number_value", "bool_value",
-                                             "null_value", "list_value", "struct_value" };
+                                             "null_value",   "list_value",   "struct_value" };
         const char *kind = kinds[variant % 6];
         if (depth >= 4)
             kind = "string_value";
-        const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(d, kind);
+        const ProtobufCFieldDescriptor *f =
+            protobuf_c_message_descriptor_get_field_by_name(d, kind);
         *(uint32_t *)((char *)m + f->quantifier_offset) = f->id;
         if (strcmp(kind, "null_value") == 0)
             *(int *)member(m, f) = 0;
@@ -255,10 +257,12 @@ static ProtobufCMessage *fill_message(const ProtobufCMessageDescriptor *d, unsig
                     /* Entries with distinct keys (bool maps: true and false). */
                     const ProtobufCMessageDescriptor *ed = f->descriptor;
                     ProtobufCMessage *e = new_message(ed);
-                    fill_value(&ed->fields[0], member(e, &ed->fields[0]), (unsigned)k, variant, depth);
+                    fill_value(&ed->fields[0], member(e, &ed->fields[0]), (unsigned)k, variant,
+                               depth);
                     if (ed->fields[0].type == PROTOBUF_C_TYPE_BOOL)
                         *(protobuf_c_boolean *)member(e, &ed->fields[0]) = k == 0;
-                    fill_value(&ed->fields[1], member(e, &ed->fields[1]), (unsigned)k, variant, depth + 1);
+                    fill_value(&ed->fields[1], member(e, &ed->fields[1]), (unsigned)k, variant,
+                               depth + 1);
                     if (ed->fields[1].type == PROTOBUF_C_TYPE_MESSAGE &&
                         *(ProtobufCMessage **)member(e, &ed->fields[1]) == NULL)
                         *(ProtobufCMessage **)member(e, &ed->fields[1]) =
@@ -272,8 +276,9 @@ static ProtobufCMessage *fill_message(const ProtobufCMessageDescriptor *d, unsig
             *(size_t *)((char *)m + f->quantifier_offset) = got;
             continue;
         }
-        if (fill_value(f, member(m, f), 0, variant, depth) && f->label == PROTOBUF_C_LABEL_OPTIONAL &&
-            f->type != PROTOBUF_C_TYPE_STRING && f->type != PROTOBUF_C_TYPE_MESSAGE)
+        if (fill_value(f, member(m, f), 0, variant, depth) &&
+            f->label == PROTOBUF_C_LABEL_OPTIONAL && f->type != PROTOBUF_C_TYPE_STRING &&
+            f->type != PROTOBUF_C_TYPE_MESSAGE)
             *(protobuf_c_boolean *)((char *)m + f->quantifier_offset) = 1;
     }
     return m;
@@ -316,8 +321,8 @@ static void round_trip(const ProtobufCMessage *m, const pbjson_options *o, int f
     uint8_t *a = pack(m, &la);
     uint8_t *b = pack(back, &lb);
     if (la != lb || memcmp(a, b, la) != 0)
-        fail_msg("%s: bytes differ after the JSON round trip (%zu vs %zu)\n%s",
-                 m->descriptor->name, la, lb, text);
+        fail_msg("%s: bytes differ after the JSON round trip (%zu vs %zu)\n%s", m->descriptor->name,
+                 la, lb, text);
     /* And the decoded message encodes to the same text. */
     char *text2 = pbjson_encode_string(back, o, flags, &err);
     assert_non_null(text2);
@@ -406,15 +411,15 @@ static char *decode_err(const char *json, const ProtobufCMessageDescriptor *d)
     return err;
 }
 
-#define EXPECT_ERR(json, d, needle)                                                         \
-    do {                                                                                    \
-        char *e_ = decode_err((json), (d));                                                 \
-        if (!e_)                                                                            \
-            fail_msg("expected an error for %s", (json));                                   \
-        if (!strstr(e_, (needle)))                                                          \
-            fail_msg("error for %s is \"%s\", expected it to mention \"%s\"", (json), e_,   \
-                     (needle));                                                             \
-        free(e_);                                                                           \
+#define EXPECT_ERR(json, d, needle)                                                       \
+    do {                                                                                  \
+        char *e_ = decode_err((json), (d));                                               \
+        if (!e_)                                                                          \
+            fail_msg("expected an error for %s", (json));                                 \
+        if (!strstr(e_, (needle)))                                                        \
+            fail_msg("error for %s is \"%s\", expected it to mention \"%s\"", (json), e_, \
+                     (needle));                                                           \
+        free(e_);                                                                         \
     } while (0)
 
 static ProtobufCMessage *decode_ok(const char *json, const ProtobufCMessageDescriptor *d)
@@ -441,7 +446,9 @@ static void bad_utf8_and_nul(void **state)
 {
     (void)state;
     const ProtobufCMessageDescriptor *d = &herald__clitest__v1__scalars__descriptor;
-    EXPECT_ERR("{\"text\":\"\xff\xfe" "A\"}", d, "not valid UTF-8");
+    EXPECT_ERR("{\"text\":\"\xff\xfe"
+               "A\"}",
+               d, "not valid UTF-8");
     EXPECT_ERR("{\"text\":\"\xc0\xaf\"}", d, "not valid UTF-8"); /* overlong '/' */
     EXPECT_ERR("{\"text\":\"a\\u0000b\"}", d, "text: string contains a NUL");
     /* json-c (like Go's encoding/json) turns a lone surrogate escape into
@@ -473,9 +480,9 @@ static void unknown_fields_are_named(void **state)
     char *err = NULL;
     pbjson_options o = { .ignore_unknown = true };
     const char *j = "{\"bad\":1,\"text\":\"x\"}";
-    assert_int_equal(pbjson_decode_string(j, strlen(j), &herald__clitest__v1__scalars__descriptor,
-                                          &o, &m, &err),
-                     ST_OK);
+    assert_int_equal(
+        pbjson_decode_string(j, strlen(j), &herald__clitest__v1__scalars__descriptor, &o, &m, &err),
+        ST_OK);
     assert_string_equal(((Herald__Clitest__V1__Scalars *)m)->text, "x");
     protobuf_c_message_free_unpacked(m, NULL);
 }
