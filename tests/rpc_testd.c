@@ -178,8 +178,15 @@ static void echo_answer(echo_job *j)
     rpc_call *call = j->call;
     uint8_t *pad = NULL;
 
-    if (j->sleep_ms > 0)
+    if (j->sleep_ms > 0) {
         sleep_call(call, j->sleep_ms);
+        /* Cut short by the deadline: say so (conventions §4) rather than
+         * send an OK the client may still accept if its timer runs late. */
+        if (rpc_call_client_deadline(call) && rpc_call_remaining_ms(call) <= 0) {
+            rpc_call_fail(call, ST_TIMEOUT, "deadline exceeded");
+            return;
+        }
+    }
     if (j->fail_code != 0) {
         fail_with(call, j->fail_code, j->fail_message);
         return;

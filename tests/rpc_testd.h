@@ -9,7 +9,8 @@
  *     domain "herald.test.v1"}, a BadRequest violation on field "fail_code"
  *     when the code is INVALID_ARGUMENT, and a 250 ms RetryInfo (and
  *     grpc-retry-pushback-ms) when it is UNAVAILABLE or RESOURCE_EXHAUSTED;
- *   - sleeps end early once the call is cancelled or past its deadline.
+ *   - sleeps end early once the call is cancelled or past its deadline; an
+ *     Echo whose sleep the deadline cut fails with DEADLINE_EXCEEDED.
  * Detached replies and paced server streams run on helper threads that
  * testd_wait_idle waits for. Thread-safe as the runtime requires. */
 #ifndef HERALD_RPC_TESTD_H
