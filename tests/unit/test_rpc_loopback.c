@@ -747,7 +747,7 @@ static void server_stream(void **state)
         herald__test__v1__echo_reply__free_unpacked(r, NULL);
     }
     int64_t last = now_mono_ms() - t0;
-    assert_true(first < 100);
+    assert_true(first < 150); /* not held back by the 150 ms interval */
     assert_true(last - first >= 250);
     assert_null(tcall_recv_echo(&tc, WAIT_MS));
     assert_int_equal(tcall_status(&tc), GRPC_CODE_OK);
