@@ -21,6 +21,9 @@
 #define POOL_SIGMA_WEIGHT 2.0
 /* Propensity rounds that share one draw of each arm's precision. */
 #define PROP_BLOCK 4
+/* Win probability below which an arm is left out of the propensity rounds
+ * (see bandit_recommend). */
+#define PRUNE_EPS 1e-4
 
 static const char *const scope_names[] = {
     [BANDIT_SCOPE_CONTENT_TYPE] = "content_type",
@@ -373,6 +376,8 @@ status bandit_recommend(const bandit_dim *dims, size_t n_dims, int64_t now_ms, u
     size_t elig[BANDIT_MAX_ARMS];
     uint32_t wins[BANDIT_MAX_ARMS];
     double scale[BANDIT_MAX_ARMS];
+    size_t keep[BANDIT_MAX_ARMS];
+    double z[BANDIT_MAX_ARMS];
 
     out->propensity = 1.0;
     size_t nc = 0;
@@ -412,28 +417,62 @@ status bandit_recommend(const bandit_dim *dims, size_t n_dims, int64_t now_ms, u
         }
         wins[best]++;
 
+        /* Arms that cannot win are left out of the propensity rounds: with
+         * L the PRUNE_EPS-quantile of a strong arm, P(max of all draws < L)
+         * <= PRUNE_EPS, so an arm with P(draw > L) < PRUNE_EPS wins with
+         * probability < 2 PRUNE_EPS. Leaving such arms out changes any
+         * propensity by at most (1 + pruned) PRUNE_EPS, far below the Monte
+         * Carlo error. Their propensity is estimated as 0 (or 1 / rounds if
+         * the real draw picked one). */
+        size_t lead = 0;
+        double lead_lo = -INFINITY;
+        for (size_t e = 0; e < ne; e++) {
+            const bandit_posterior *p = &post[elig[e]];
+            double lo = p->mu_n - 3.0 * sqrt(p->beta_n / (p->alpha_n * p->kappa_n));
+            if (lo > lead_lo) {
+                lead_lo = lo;
+                lead = e;
+            }
+        }
+        const bandit_posterior *lp = &post[elig[lead]];
+        double lscale = sqrt(lp->beta_n / (lp->alpha_n * lp->kappa_n));
+        double floor_l = lp->mu_n + lscale * sampling_t_quantile(PRUNE_EPS, 2.0 * lp->alpha_n);
+        size_t nk = 0;
+        for (size_t e = 0; e < ne; e++) {
+            const bandit_posterior *p = &post[elig[e]];
+            double sc = sqrt(p->beta_n / (p->alpha_n * p->kappa_n));
+            double above = 1.0 - sampling_t_cdf((floor_l - p->mu_n) / sc, 2.0 * p->alpha_n);
+            if (e == lead || above >= PRUNE_EPS)
+                keep[nk++] = e;
+        }
+
         /* Propensities: propensity_draws further rounds of the same draw.
-         * An arm's draw is mu + sf * Z / sqrt(G) (G the precision part);
-         * to save time G is drawn once per block of PROP_BLOCK rounds and
-         * Z anew every round. Each round is still an exact joint draw from
-         * the posteriors (arms independent), so the win frequency is an
-         * unbiased estimate; rounds within a block are only correlated. */
+         * An arm's draw is mu + sf * Z / sqrt(G) (G the precision part).
+         * To save time G is drawn once per block of PROP_BLOCK rounds and
+         * the normals come in antithetic pairs (Z, -Z). Each round is still
+         * an exact joint draw from the posteriors (arms independent), so
+         * the win frequency is an unbiased estimate; rounds within a block
+         * are merely dependent. */
         for (int m = 0; m < c->propensity_draws; m += PROP_BLOCK) {
-            for (size_t e = 0; e < ne; e++)
-                scale[e] = prep[e].sf / sqrt(sampling_gamma_prepared(&rng, &prep[e].g));
-            int rounds =
-                c->propensity_draws - m < PROP_BLOCK ? c->propensity_draws - m : PROP_BLOCK;
-            for (int k = 0; k < rounds; k++) {
+            for (size_t k = 0; k < nk; k++) {
+                const draw_prep *dp = &prep[keep[k]];
+                scale[k] = dp->sf / sqrt(sampling_gamma_prepared(&rng, &dp->g));
+            }
+            int rounds = c->propensity_draws - m < PROP_BLOCK ? c->propensity_draws - m
+                                                              : PROP_BLOCK;
+            for (int r = 0; r < rounds; r++) {
                 size_t w = 0;
                 double wv = -INFINITY;
-                for (size_t e = 0; e < ne; e++) {
-                    double v = prep[e].mu + scale[e] * sampling_normal(&rng);
+                for (size_t k = 0; k < nk; k++) {
+                    if (r % 2 == 0)
+                        z[k] = sampling_normal(&rng);
+                    double v = prep[keep[k]].mu + scale[k] * (r % 2 == 0 ? z[k] : -z[k]);
                     if (v > wv) {
                         wv = v;
-                        w = e;
+                        w = k;
                     }
                 }
-                wins[w]++;
+                wins[keep[w]]++;
             }
         }
         double rounds = (double)c->propensity_draws + 1.0;

@@ -26,7 +26,9 @@
  * Monte Carlo over bandit_config.propensity_draws further rounds of draws
  * plus the real one; the propensity of the combination is the product over
  * the drawn scopes (scopes are drawn independently), and 1 for a scope the
- * caller fixed.
+ * caller fixed. Arms whose chance to win is provably below 1e-4 are left
+ * out of those further rounds (not of the real draw); that moves any
+ * propensity by less than (1 + arms left out) * 1e-4.
  *
  * Ownership: every function works on caller-owned memory; keys are borrowed
  * and never copied. Nothing allocates.
