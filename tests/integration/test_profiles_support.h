@@ -54,7 +54,8 @@ static void hd_sleep_ms(int ms)
 }
 
 /* Starts heraldd with its files under dir (created). extra: more NAME=value
- * settings (NULL-terminated, may be NULL). false when it did not write its
+ * settings (NULL-terminated, may be NULL), taking precedence over the
+ * defaults here (2 workers, no admin listener, 5 s shutdown grace). false when it did not write its
  * port within 30 s (the log says why). */
 static bool hd_start(hd *h, const char *dir, const char *database_url, const char *redis_url,
                      const char *const *extra) __attribute__((unused));
@@ -81,13 +82,14 @@ static bool hd_start(hd *h, const char *dir, const char *database_url, const cha
             continue;
         env[k++] = xstrdup(e);
     }
+    /* extra first: getenv takes the first match, so extra overrides these */
+    for (size_t i = 0; extra != NULL && extra[i] != NULL && k < n_env + 24; i++)
+        env[k++] = xstrdup(extra[i]);
     env[k++] = xasprintf("DATABASE_URL=%s", database_url != NULL ? database_url : "");
     env[k++] = xasprintf("REDIS_URL=%s", redis_url != NULL ? redis_url : "");
     env[k++] = xstrdup("HERALD_ADMIN_LISTEN=");
     env[k++] = xstrdup("HERALD_WORKERS=2");
     env[k++] = xstrdup("HERALD_SHUTDOWN_GRACE=5s");
-    for (size_t i = 0; extra != NULL && extra[i] != NULL && k < n_env + 30; i++)
-        env[k++] = xstrdup(extra[i]);
     env[k] = NULL;
 
     pid_t parent = getpid();
