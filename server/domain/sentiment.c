@@ -303,7 +303,10 @@ static int match_at(const textscan_tokens *t, size_t i, const lex_entry *list, s
 {
     int best = -1;
     size_t best_len = 0;
+    char first = i < t->n ? textscan_word(t, i)[0] : '\0';
     for (size_t e = 0; e < n; e++) {
+        if (list[e].text[0] != first) /* cheap reject before the full compare */
+            continue;
         size_t l = phrase_len_at(t, i, list[e].text);
         if (l > best_len) {
             best_len = l;
