@@ -16,13 +16,18 @@
  *   {"bench":"recommend","arms":23,"calls":N,"cpu_p50_us":..,"cpu_p99_us":..,
  *    "wall_p50_us":..,"wall_p99_us":..,"large_arms":96,"large_cpu_p50_us":..,
  *    "large_cpu_p99_us":..,"propensity_draws":200,"target_us":200,"pass":true}
- * pass is cpu_p99 < target for the seed catalog; exit status 0 when pass.
+ * pass is cpu_p99 < target for the seed catalog; exit status 0 when pass,
+ * 1 when not (or on an error), unless --report-only (then 0 unless an
+ * error): ctest runs it that way under the label "bench", since a loaded
+ * machine says nothing about the code.
  *
- * Usage: bench_recommend [calls] (default 5000; at most 1,000,000). */
+ * Usage: bench_recommend [calls] [--report-only]
+ *        (calls: default 5000, 100 to 1,000,000) */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "bandit.h"
@@ -158,12 +163,17 @@ out:
 int main(int argc, char **argv)
 {
     long calls = 5000;
-    if (argc > 1) {
+    bool report_only = false;
+    for (int a = 1; a < argc; a++) {
+        if (strcmp(argv[a], "--report-only") == 0) {
+            report_only = true;
+            continue;
+        }
         char *end = NULL;
         errno = 0;
-        calls = strtol(argv[1], &end, 10);
+        calls = strtol(argv[a], &end, 10);
         if (errno != 0 || *end != '\0' || calls < 100 || calls > 1000000) {
-            fprintf(stderr, "usage: %s [calls: 100 to 1000000]\n", argv[0]);
+            fprintf(stderr, "usage: %s [calls: 100 to 1000000] [--report-only]\n", argv[0]);
             return 2;
         }
     }
@@ -183,5 +193,5 @@ int main(int argc, char **argv)
            "\"target_us\":%.0f,\"pass\":%s}\n",
            calls, cpu.p50, cpu.p99, wall.p50, wall.p99, lcpu.p50, lcpu.p99, cfg.propensity_draws,
            TARGET_US, pass ? "true" : "false");
-    return pass ? 0 : 1;
+    return pass || report_only ? 0 : 1;
 }

@@ -458,8 +458,8 @@ status bandit_recommend(const bandit_dim *dims, size_t n_dims, int64_t now_ms, u
                 const draw_prep *dp = &prep[keep[k]];
                 scale[k] = dp->sf / sqrt(sampling_gamma_prepared(&rng, &dp->g));
             }
-            int rounds = c->propensity_draws - m < PROP_BLOCK ? c->propensity_draws - m
-                                                              : PROP_BLOCK;
+            int rounds =
+                c->propensity_draws - m < PROP_BLOCK ? c->propensity_draws - m : PROP_BLOCK;
             for (int r = 0; r < rounds; r++) {
                 size_t w = 0;
                 double wv = -INFINITY;
