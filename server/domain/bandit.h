@@ -30,8 +30,20 @@
  * out of those further rounds (not of the real draw); that moves any
  * propensity by less than (1 + arms left out) * 1e-4.
  *
+ * How a handler uses it. RecordEngagement, in the outcome's transaction:
+ * read the post's arm_stats rows (one per scope: content_type, voice_style,
+ * topic, hour_of_week), call bandit_stats_add with the outcome's reward
+ * and checkpoint time on each, write them back. Recommend: read the
+ * profile's arms of the three content scopes and arm_settings, mark
+ * recently used topics with bandit_arms_exclude, call bandit_recommend,
+ * log the candidates and the propensity (decisions). ListArms/GetInsights:
+ * bandit_scope_posteriors. RecomputeOutcomes: zero the arms and fold the
+ * re-scored learnable outcomes in checkpoint order. arm_stats has no
+ * column for bandit_stats.count (Posterior.n): store one or leave it 0.
+ *
  * Ownership: every function works on caller-owned memory; keys are borrowed
- * and never copied. Nothing allocates.
+ * and never copied. Nothing allocates; bandit_recommend uses about 64 KB
+ * of stack.
  * Threads: pure functions; any thread. */
 #ifndef HERALD_BANDIT_H
 #define HERALD_BANDIT_H
@@ -84,7 +96,9 @@ typedef struct bandit_config {
     double interval_level;
     /* Monte Carlo rounds for propensities, besides the real draw, 0 to
      * 100,000. Default 200: a propensity p is then within about
-     * 2 * sqrt(p (1 - p) / 201) (<= 0.07) of the exact value. */
+     * 2 * sqrt(p (1 - p) / 201) (<= 0.07) of the exact value (measured
+     * against 300,000 independent rounds in test_bandit). The estimate is
+     * (wins + [chosen by the real draw]) / 201, never 0 for the choice. */
     int propensity_draws;
     /* Shape alpha0 of the prior on the noise precision, > 1 (the pooled
      * noise variance counts as 2 * (alpha0 - 1) pseudo-observations).

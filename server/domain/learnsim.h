@@ -7,13 +7,13 @@
  * The audience has a hidden expected engagement rate for every content
  * type x voice style x hour of week:
  *
- *   rate = base_rate * f_ct * f_vs * f_hour * exp(i[ct][vs][hour of day])
+ *   rate = base_rate * f_ct * f_vs * f_hour * i[ct][vs][hour of day]
  *
  *   f_ct, f_vs  exp(N(0, spread^2)) per key (drawn once from the seed)
  *   f_hour      (0.5 + 0.7 activity) * exp(N(0, hour_quirk_sd^2) per hour of
  *               day): the audience's waking hours (besttimes_activity at the
  *               audience's UTC offset) with quirks a learner must discover
- *   i           small interactions, N(0, interaction_sd^2)
+ *   i           small interactions, exp(N(0, interaction_sd^2))
  *
  * A post's counts: impressions log-normal around median_impressions; the
  * post's own quality multiplies the rate by exp(N(0, post_noise_sd^2));
