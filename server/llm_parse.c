@@ -283,35 +283,56 @@ char *llm_parse_error_message(const char *body, size_t len, const char *secret, 
     if (s == NULL || sl == 0)
         goto out;
 
-    /* Secrets first, while the text is as the upstream sent it. */
-    size_t kl = secret != NULL ? strlen(secret) : 0;
+    /* Make it printable first, then mask: dropping broken bytes could join
+     * the pieces of a key that the upstream split with them (found by
+     * fuzzing). */
     for (size_t i = 0; i < sl;) {
-        if (kl > 0 && i + kl <= sl && memcmp(s + i, secret, kl) == 0) {
-            strbuf_puts(&raw, "***");
-            i += kl;
-        } else {
-            strbuf_putc(&raw, s[i++]);
-        }
-    }
-    for (size_t i = 0; i < raw.len;) {
-        unsigned char c = (unsigned char)raw.data[i];
+        unsigned char c = (unsigned char)s[i];
         size_t n = seq_len(c);
-        if (n == 0 || i + n > raw.len || !utf8_valid(raw.data + i, n)) {
+        if (n == 0 || i + n > sl || !utf8_valid(s + i, n)) {
             i++; /* drop a broken byte */
             continue;
         }
         if (n == 1 && (c < 0x20 || c == 0x7f))
-            strbuf_putc(&clean, ' ');
+            strbuf_putc(&raw, ' ');
         else
-            strbuf_append(&clean, raw.data + i, n);
+            strbuf_append(&raw, s + i, n);
         i += n;
     }
+    size_t kl = secret != NULL ? strlen(secret) : 0;
+    if (kl > 0) {
+        /* "***" could complete a key holding '*': repeat until none is left. */
+        for (int pass = 0; raw.len > 0 && strstr(raw.data, secret) != NULL; pass++) {
+            if (pass == 4)
+                goto out;
+            strbuf_reset(&clean);
+            for (size_t i = 0; i < raw.len;) {
+                if (i + kl <= raw.len && memcmp(raw.data + i, secret, kl) == 0) {
+                    strbuf_puts(&clean, "***");
+                    i += kl;
+                } else {
+                    strbuf_putc(&clean, raw.data[i++]);
+                }
+            }
+            strbuf_reset(&raw);
+            strbuf_append(&raw, clean.data != NULL ? clean.data : "", clean.len);
+        }
+    }
+    strbuf_reset(&clean);
+    strbuf_append(&clean, raw.data != NULL ? raw.data : "", raw.len);
     if (clean.len == 0)
         goto out;
     if (clean.len > max) {
         size_t cut = max - 3;
         while (cut > 0 && ((unsigned char)clean.data[cut] & 0xc0) == 0x80)
             cut--;
+        /* Never end on the first characters of the key. */
+        for (size_t k = kl < cut ? kl : cut; k >= 1 && kl > 0; k--) {
+            if (memcmp(clean.data + cut - k, secret, k) == 0) {
+                cut -= k;
+                break;
+            }
+        }
         clean.len = cut;
         strbuf_puts(&clean, "...");
     }

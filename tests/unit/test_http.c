@@ -731,6 +731,28 @@ static void retry_after_values(void **state)
                      (long long)cases[i].want);
     }
     assert_int_equal(http_retry_after_ms(NULL, 0), -1);
+
+    /* Random strings over the characters dates are made of: always -1 or a
+     * delay within a day (bounded, deterministic). */
+    static const char alphabet[] = "0123456789 ,:-SunMoTeWdhFrJaFbMrApyJlAgSOcNvDGT";
+    uint64_t x = 0x9e3779b97f4a7c15ULL;
+    for (int iter = 0; iter < 20000; iter++) {
+        char v[40];
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        size_t n = (size_t)(x % (sizeof v - 1));
+        for (size_t i = 0; i < n; i++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            v[i] = alphabet[x % (sizeof alphabet - 1)];
+        }
+        v[n] = '\0';
+        int64_t d = http_retry_after_ms(v, t);
+        if (d < -1 || d > 86400000)
+            fail_msg("Retry-After \"%s\" gave %lld", v, (long long)d);
+    }
 }
 
 static void names_and_buckets(void **state)

@@ -221,6 +221,18 @@ static void error_messages_are_safe(void **state)
     assert_true(utf8_valid(m, strlen(m)));
     free(m);
 
+    /* A key split by broken bytes is joined by sanitising, then masked. */
+    const char *b4 = "{\"error\":\"key sk-test-\xd7\xd7SECRET here\"}";
+    m = llm_parse_error_message(b4, strlen(b4), key, 200);
+    assert_string_equal(m, "key *** here");
+    free(m);
+
+    /* Cut in the middle of the key: the key's first characters go too. */
+    const char *b5 = "{\"error\":\"abcdef sk-test-SEC\"}";
+    m = llm_parse_error_message(b5, strlen(b5), key, 14);
+    assert_string_equal(m, "abcdef ...");
+    free(m);
+
     const char *none[] = { "", "not json", "{\"choices\":[]}", "{\"error\":{\"code\":5}}",
                            "{\"error\":\"\"}" };
     for (size_t i = 0; i < sizeof none / sizeof none[0]; i++)
