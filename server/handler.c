@@ -281,8 +281,7 @@ static bool scan_nul(hv *v, const ProtobufCMessageDescriptor *d, const uint8_t *
             return false;
         const uint8_t *sub = p + pos;
         pos += (size_t)l;
-        if (f == NULL ||
-            (f->type != PROTOBUF_C_TYPE_STRING && f->type != PROTOBUF_C_TYPE_MESSAGE))
+        if (f == NULL || (f->type != PROTOBUF_C_TYPE_STRING && f->type != PROTOBUF_C_TYPE_MESSAGE))
             continue;
         long index = -1;
         if (f->label == PROTOBUF_C_LABEL_REPEATED) {
@@ -394,7 +393,8 @@ bool handler_profile_id_valid(const char *s)
         return false;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (i > 0 && (c == '_' || c == '-'));
+        bool ok =
+            (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (i > 0 && (c == '_' || c == '-'));
         if (!ok)
             return false;
     }
@@ -567,8 +567,7 @@ static size_t enum_prefix_len(const ProtobufCEnumDescriptor *d)
     return n - (sizeof unspec - 1);
 }
 
-const char *handler_enum_db_name(const ProtobufCEnumDescriptor *d, int value, char *buf,
-                                 size_t cap)
+const char *handler_enum_db_name(const ProtobufCEnumDescriptor *d, int value, char *buf, size_t cap)
 {
     const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(d, value);
     if (ev == NULL || value == 0)
@@ -866,10 +865,8 @@ bool handler_mutate(rpc_call *call, const handler_mutation *m, handler_result *r
     if (st != ST_OK) {
         if (idem.reason != NULL && strcmp(idem.reason, DB_IDEM_REUSED) == 0) {
             rpc_call_set_error_info(call, DB_IDEM_REUSED, HANDLER_ERROR_DOMAIN);
-            rpc_call_add_violation(call, "request_id",
-                                   "was already used for a different request");
-            rpc_call_fail(call, ST_INVALID,
-                          "request_id was already used for a different request");
+            rpc_call_add_violation(call, "request_id", "was already used for a different request");
+            rpc_call_fail(call, ST_INVALID, "request_id was already used for a different request");
         } else if (idem.reason != NULL && strcmp(idem.reason, DB_IDEM_IN_FLIGHT) == 0) {
             rpc_call_set_error_info(call, DB_IDEM_IN_FLIGHT, HANDLER_ERROR_DOMAIN);
             rpc_call_fail(call, ST_CONFLICT,

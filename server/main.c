@@ -430,8 +430,8 @@ static status store_interceptor(rpc_call *call, void *user)
     return ST_OK;
 }
 
-static void fill_options(rpc_options *o, const config *cfg, worker_shared *shared,
-                         const char *cert, const char *key, const char *ca)
+static void fill_options(rpc_options *o, const config *cfg, worker_shared *shared, const char *cert,
+                         const char *key, const char *ca)
 {
     rpc_options_init(o);
     o->listen_addr = cfg->listen;

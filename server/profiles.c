@@ -10,14 +10,14 @@
 
 /* The columns of a profile, for a row source aliased p; row_to_profile reads
  * them from a column offset (ListProfiles puts the list version first). */
-#define PROFILE_COLS                                                                               \
-    "p.profile_id, p.display_name, p.platform, p.handle, p.time_zone, p.language, p.state, "      \
-    "p.pause_reason, (extract(epoch FROM p.pause_time) * 1000000)::bigint, p.auto_approve, "       \
-    "p.default_provider, p.topic_cooldown_hours, p.draft_buffer_size, p.publish_kind, "            \
-    "p.publish_url, p.publish_secret IS NOT NULL, p.publish_timeout_ms, p.revision, "              \
-    "(extract(epoch FROM p.created_at) * 1000000)::bigint, "                                      \
-    "(extract(epoch FROM p.updated_at) * 1000000)::bigint, "                                      \
-    "COALESCE((SELECT string_agg(t.topic_key, ',' ORDER BY t.position) FROM profile_topics t "     \
+#define PROFILE_COLS                                                                           \
+    "p.profile_id, p.display_name, p.platform, p.handle, p.time_zone, p.language, p.state, "   \
+    "p.pause_reason, (extract(epoch FROM p.pause_time) * 1000000)::bigint, p.auto_approve, "   \
+    "p.default_provider, p.topic_cooldown_hours, p.draft_buffer_size, p.publish_kind, "        \
+    "p.publish_url, p.publish_secret IS NOT NULL, p.publish_timeout_ms, p.revision, "          \
+    "(extract(epoch FROM p.created_at) * 1000000)::bigint, "                                   \
+    "(extract(epoch FROM p.updated_at) * 1000000)::bigint, "                                   \
+    "COALESCE((SELECT string_agg(t.topic_key, ',' ORDER BY t.position) FROM profile_topics t " \
     "WHERE t.profile_id = p.profile_id), '')"
 
 enum {
@@ -68,13 +68,11 @@ static Herald__V1__Profile *row_to_profile(const db_res *r, int row, int off, ar
 #define TXT(c) adup(a, db_res_text(r, row, off + (c)))
     p->profile_id = TXT(C_ID);
     p->display_name = TXT(C_DISPLAY);
-    p->platform =
-        enum_of(&herald__v1__platform__descriptor, db_res_text(r, row, off + C_PLATFORM));
+    p->platform = enum_of(&herald__v1__platform__descriptor, db_res_text(r, row, off + C_PLATFORM));
     p->handle = TXT(C_HANDLE);
     p->time_zone = TXT(C_TZ);
     p->language = TXT(C_LANG);
-    p->state =
-        enum_of(&herald__v1__profile_state__descriptor, db_res_text(r, row, off + C_STATE));
+    p->state = enum_of(&herald__v1__profile_state__descriptor, db_res_text(r, row, off + C_STATE));
     p->pause_reason = TXT(C_PAUSE_REASON);
     if (!db_res_null(r, row, off + C_PAUSE_US))
         p->pause_time = handler_ts_from_us(a, db_res_int64(r, row, off + C_PAUSE_US));
@@ -199,8 +197,8 @@ static char *keys_array(char *const *keys, size_t n)
     return strbuf_take(&b);
 }
 
-status profile_unknown_topics_tx(db_conn *db, arena *a, char *const *keys, size_t n,
-                                 size_t **bad, size_t *n_bad)
+status profile_unknown_topics_tx(db_conn *db, arena *a, char *const *keys, size_t n, size_t **bad,
+                                 size_t *n_bad)
 {
     db_params p;
     db_res *res = NULL;
@@ -439,16 +437,15 @@ status profile_list(db_conn *db, int64_t budget_ms, arena *a, const char *state,
     db_param_int64(&p, (int64_t)limit + 1);
     /* One statement: the page and the version it belongs to come from the
      * same snapshot, so the page is cached under the right version. */
-    status st = db_run(
-        db, budget_ms, "profile_list",
-        "WITH v AS (SELECT COALESCE(max(version), 0) AS version, "
-        "COALESCE((extract(epoch FROM max(updated_at)) * 1000000)::bigint, 0) AS vt "
-        "FROM cache_versions WHERE scope = $1) "
-        "SELECT v.version, v.vt, " PROFILE_COLS " FROM v LEFT JOIN LATERAL ("
-        "SELECT * FROM profiles q WHERE ($2::text IS NULL OR q.state = $2) "
-        "AND ($3::text IS NULL OR q.platform = $3) AND q.profile_id > $4 "
-        "ORDER BY q.profile_id LIMIT $5::int) p ON true ORDER BY p.profile_id",
-        &p, &res);
+    status st = db_run(db, budget_ms, "profile_list",
+                       "WITH v AS (SELECT COALESCE(max(version), 0) AS version, "
+                       "COALESCE((extract(epoch FROM max(updated_at)) * 1000000)::bigint, 0) AS vt "
+                       "FROM cache_versions WHERE scope = $1) "
+                       "SELECT v.version, v.vt, " PROFILE_COLS " FROM v LEFT JOIN LATERAL ("
+                       "SELECT * FROM profiles q WHERE ($2::text IS NULL OR q.state = $2) "
+                       "AND ($3::text IS NULL OR q.platform = $3) AND q.profile_id > $4 "
+                       "ORDER BY q.profile_id LIMIT $5::int) p ON true ORDER BY p.profile_id",
+                       &p, &res);
     if (st != ST_OK)
         goto out;
     int rows = db_res_rows(res);

@@ -51,8 +51,8 @@ status profile_get_tx(db_conn *db, arena *a, const char *id, bool for_update,
 
 /* Which of keys (normalised topic keys) are not in the catalog: their
  * indexes, ascending, in *bad (arena) and their count in *n_bad. */
-status profile_unknown_topics_tx(db_conn *db, arena *a, char *const *keys, size_t n,
-                                 size_t **bad, size_t *n_bad);
+status profile_unknown_topics_tx(db_conn *db, arena *a, char *const *keys, size_t n, size_t **bad,
+                                 size_t *n_bad);
 
 /* Inserts p (validated and normalised: enums set, defaults applied, topics
  * normalised and known) with secret (NULL or "" = none). ST_ALREADY_EXISTS
@@ -89,8 +89,8 @@ status profile_list_version(db_conn *db, int64_t budget_ms, int64_t *version, in
 typedef struct profile_page {
     Herald__V1__Profile **profiles; /* arena */
     size_t n;
-    bool more;          /* another page follows */
-    int64_t version;    /* the list version seen by the same snapshot */
+    bool more;       /* another page follows */
+    int64_t version; /* the list version seen by the same snapshot */
     int64_t vtime_us;
 } profile_page;
 

@@ -38,8 +38,8 @@
 #include "util.h"
 
 enum {
-    PROFILE_TTL_S = 300,     /* cached GetProfile values */
-    LIST_TTL_S = 60,         /* cached ListProfiles pages */
+    PROFILE_TTL_S = 300, /* cached GetProfile values */
+    LIST_TTL_S = 60,     /* cached ListProfiles pages */
     LIST_DEFAULT_SIZE = 50,
     LIST_MAX_SIZE = 500,
     URL_MAX = 2048,
@@ -98,8 +98,7 @@ static void check_profile(hv *v, const Herald__V1__Profile *p, char ***topics)
     hv_text(v, "profile.handle", p->handle, 0, 100);
     if (p->time_zone[0] != '\0') {
         const tz_zone *z = NULL;
-        if (strlen(p->time_zone) > TZ_NAME_MAX ||
-            tz_get(p->time_zone, &z, NULL, 0) != ST_OK)
+        if (strlen(p->time_zone) > TZ_NAME_MAX || tz_get(p->time_zone, &z, NULL, 0) != ST_OK)
             hv_add(v, "profile.time_zone", "must be an IANA time zone such as Europe/Berlin");
     }
     if (p->language[0] != '\0' && !language_tag_valid(p->language))
@@ -134,8 +133,10 @@ static void check_profile(hv *v, const Herald__V1__Profile *p, char ***topics)
     hv_enum(v, "profile.publish_target.kind", &herald__v1__publish_target_kind__descriptor,
             (int)pt->kind, false);
     if (pt->url[0] != '\0' && (strlen(pt->url) > URL_MAX || !url_valid(pt->url)))
-        hv_add(v, "profile.publish_target.url", "must be an http or https URL of at most %d "
-               "characters", URL_MAX);
+        hv_add(v, "profile.publish_target.url",
+               "must be an http or https URL of at most %d "
+               "characters",
+               URL_MAX);
     if (strlen(pt->secret) > SECRET_MAX_BYTES)
         hv_add(v, "profile.publish_target.secret", "must be at most %d bytes", SECRET_MAX_BYTES);
     if (pt->timeout_ms != 0)
@@ -204,9 +205,8 @@ static status create_body(handler_tx *tx, ProtobufCMessage **reply)
             snprintf(field, sizeof field, "profile.topics[%zu]", bad[i]);
             rpc_call_add_violation(tx->call, field, "is not a topic of the catalog");
         }
-        return handler_tx_reject(tx, ST_INVALID, "profile.topics[%zu]: unknown topic %s%s",
-                                 bad[0], c->p->topics[bad[0]],
-                                 n_bad > 1 ? " (and more)" : "");
+        return handler_tx_reject(tx, ST_INVALID, "profile.topics[%zu]: unknown topic %s%s", bad[0],
+                                 c->p->topics[bad[0]], n_bad > 1 ? " (and more)" : "");
     }
     st = profile_insert_tx(tx->db, c->p, c->secret);
     if (st == ST_ALREADY_EXISTS)
@@ -235,8 +235,7 @@ static void ops_create_profile(Herald__V1__OpsService_Service *svc,
     const Herald__V1__Profile *in = req->profile;
     if (hv_present(&v, "profile", in)) {
         hv_profile_id(&v, "profile.profile_id", in->profile_id);
-        hv_enum(&v, "profile.platform", &herald__v1__platform__descriptor, (int)in->platform,
-                true);
+        hv_enum(&v, "profile.platform", &herald__v1__platform__descriptor, (int)in->platform, true);
         check_profile(&v, in, &topics);
     }
     if (hv_failed(&v))
@@ -256,8 +255,8 @@ static void ops_create_profile(Herald__V1__OpsService_Service *svc,
     p->time_zone = in->time_zone[0] != '\0' ? in->time_zone : (char *)"UTC";
     p->language = in->language[0] != '\0' ? in->language : (char *)"en";
     p->auto_approve = in->auto_approve;
-    p->default_provider = in->default_provider != 0 ? in->default_provider
-                                                    : HERALD__V1__PROVIDER__PROVIDER_AUTO;
+    p->default_provider =
+        in->default_provider != 0 ? in->default_provider : HERALD__V1__PROVIDER__PROVIDER_AUTO;
     p->topics = topics;
     p->n_topics = in->n_topics;
     p->topic_cooldown_hours =
@@ -346,8 +345,8 @@ static void ops_list_profiles(Herald__V1__OpsService_Service *svc,
     hv_enum(&v, "state", &herald__v1__profile_state__descriptor, (int)req->state, false);
     hv_enum(&v, "platform", &herald__v1__platform__descriptor, (int)req->platform, false);
     int32_t size = hv_page_size(&v, "page_size", req->page_size, LIST_DEFAULT_SIZE, LIST_MAX_SIZE);
-    const char *scope = arena_printf(a, "ListProfiles|state=%d|platform=%d", (int)req->state,
-                                     (int)req->platform);
+    const char *scope =
+        arena_printf(a, "ListProfiles|state=%d|platform=%d", (int)req->state, (int)req->platform);
     hv_page_token(&v, "page_token", req->page_token, scope, &cursor, &cursor_len);
     if (cursor != NULL && !handler_profile_id_valid((const char *)cursor))
         hv_add(&v, "page_token", "is not a page token of this list");
@@ -358,8 +357,8 @@ static void ops_list_profiles(Herald__V1__OpsService_Service *svc,
         return;
     const char *st_txt = handler_enum_db_name(&herald__v1__profile_state__descriptor,
                                               (int)req->state, state, sizeof state);
-    const char *pf_txt = handler_enum_db_name(&herald__v1__platform__descriptor,
-                                              (int)req->platform, platform, sizeof platform);
+    const char *pf_txt = handler_enum_db_name(&herald__v1__platform__descriptor, (int)req->platform,
+                                              platform, sizeof platform);
     const char *after = (const char *)cursor;
 
     int64_t ver = 0, vtime = 0;
@@ -368,12 +367,12 @@ static void ops_list_profiles(Herald__V1__OpsService_Service *svc,
         handler_fail_db(call, db, st, "profiles");
         return;
     }
-    const char *page_id = arena_printf(a, "s%d|p%d|n%d|a%s@%lld", (int)req->state,
-                                       (int)req->platform, (int)size, after ? after : "",
-                                       (long long)vtime);
+    const char *page_id =
+        arena_printf(a, "s%d|p%d|n%d|a%s@%lld", (int)req->state, (int)req->platform, (int)size,
+                     after ? after : "", (long long)vtime);
     char *k = cache_key(handler_cache_shared(call), PROFILES_LIST_SCOPE, page_id, ver);
-    Herald__V1__ListProfilesResponse *resp = (Herald__V1__ListProfilesResponse *)
-        handler_cache_get(call, k, &herald__v1__list_profiles_response__descriptor);
+    Herald__V1__ListProfilesResponse *resp = (Herald__V1__ListProfilesResponse *)handler_cache_get(
+        call, k, &herald__v1__list_profiles_response__descriptor);
     free(k);
     if (resp == NULL) {
         profile_page pg;
@@ -419,7 +418,7 @@ enum {
     F_BUFFER = 1 << 8,
     F_PT_KIND = 1 << 9,
     F_PT_URL = 1 << 10,
-    F_PT_SECRET = 1 << 11,  /* named explicitly: "" clears */
+    F_PT_SECRET = 1 << 11, /* named explicitly: "" clears */
     F_PT_TIMEOUT = 1 << 12,
     F_PT_ALL = F_PT_KIND | F_PT_URL | F_PT_TIMEOUT,
     /* "*": every mutable field; the secret as with "publish_target" */
@@ -506,8 +505,7 @@ static status update_body(handler_tx *tx, ProtobufCMessage **reply)
     if (in->revision != 0 && in->revision != cur->revision)
         return handler_tx_reject(tx, ST_CONFLICT,
                                  "profile %s is at revision %lld, not %lld; read it again",
-                                 in->profile_id, (long long)cur->revision,
-                                 (long long)in->revision);
+                                 in->profile_id, (long long)cur->revision, (long long)in->revision);
     if (in->platform != 0 && in->platform != cur->platform) {
         rpc_call_add_violation(tx->call, "profile.platform", "is immutable");
         return handler_tx_reject(tx, ST_INVALID, "profile.platform: is immutable");

@@ -31,7 +31,7 @@ struct config;
 /* Whether handlers may use the database (the schema gate). Handlers that
  * touch the store fail with UNAVAILABLE until it is WORKER_SCHEMA_OK. */
 typedef enum {
-    WORKER_SCHEMA_PENDING = 0, /* migrations not applied/verified yet (or PostgreSQL away at start) */
+    WORKER_SCHEMA_PENDING = 0, /* not applied/verified yet (or PostgreSQL away at start) */
     WORKER_SCHEMA_OK,          /* at the version this binary expects, checksums unchanged */
     WORKER_SCHEMA_REFUSED,     /* tampered, dirty or newer database: refuse to serve */
     WORKER_SCHEMA_NO_DB,       /* database_url is empty: no store at all */

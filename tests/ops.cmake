@@ -47,3 +47,11 @@ if(TARGET heraldd AND TARGET herald_client AND TARGET herald_store AND CMOCKA_FO
                          FIXTURES_REQUIRED services)
   endif()
 endif()
+
+# The handler toolkit's pure parts (page tokens, catalog keys, ids, enum
+# spellings, Timestamps): a unit test, no network.
+if(TARGET herald_handler)
+  herald_unit_test(test_profiles_toolkit
+                   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_profiles_toolkit.c
+                   LIBS herald_handler)
+endif()

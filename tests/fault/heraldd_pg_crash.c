@@ -302,10 +302,9 @@ int main(int argc, char **argv)
            "not_found=%d overruns=%d worst_overrun_ms=%lld gave_up=%d recovery_ms=%s "
            "same_pid=%s\n",
            g_sync_off ? "off" : "on", cycles, WRITERS, (double)(now_mono_ms() - t_start) / 1000,
-           (long long)acked, (long long)profiles,
-           (long long)rows, (long long)keys, (long long)lost, (long long)dup, calls, fails,
-           aborted, bad, not_found, overruns, (long long)worst, gave_up, rec,
-           same_pid ? "yes" : "no");
+           (long long)acked, (long long)profiles, (long long)rows, (long long)keys, (long long)lost,
+           (long long)dup, calls, fails, aborted, bad, not_found, overruns, (long long)worst,
+           gave_up, rec, same_pid ? "yes" : "no");
     fflush(stdout);
     if (g_sync_off)
         rc = (lost > 0 || not_found > 0) ? 0 : 1; /* the checker must see the loss */

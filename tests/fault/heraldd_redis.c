@@ -209,8 +209,8 @@ int main(void)
         p.platform = HERALD__V1__PLATFORM__PLATFORM_X;
         cr.request_id = rid;
         cr.profile = &p;
-        if (ops_call(&g_hd, "CreateProfile", &cr.base, &herald__v1__profile__descriptor, 5000,
-                     NULL, NULL) != 0) {
+        if (ops_call(&g_hd, "CreateProfile", &cr.base, &herald__v1__profile__descriptor, 5000, NULL,
+                     NULL) != 0) {
             fprintf(stderr, "create %s failed\n", id);
             goto out;
         }

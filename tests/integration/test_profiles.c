@@ -398,8 +398,8 @@ static void sql_shaped_strings_roundtrip(void **state)
         assert_int_equal(do_get(id, &g), 0); /* cached copy */
         assert_string_equal(g->display_name, names[i]);
         assert_string_equal(g->handle, names[(i + 1) % 6]);
-        assert_int_equal(db_count("SELECT count(*) FROM profiles WHERE display_name = $1", names[i]),
-                         1);
+        assert_int_equal(
+            db_count("SELECT count(*) FROM profiles WHERE display_name = $1", names[i]), 1);
         herald__v1__profile__free_unpacked(c, NULL);
         herald__v1__profile__free_unpacked(g, NULL);
     }
@@ -436,10 +436,18 @@ static void validation_errors(void **state)
     assert_int_equal(do_create(&req, NULL), GRPC_CODE_INVALID_ARGUMENT);
     const herald_status *st = last();
     static const char *const fields[] = {
-        "request_id",           "profile.profile_id",          "profile.platform",
-        "profile.display_name", "profile.handle",              "profile.time_zone",
-        "profile.language",     "profile.default_provider",    "profile.topic_cooldown_hours",
-        "profile.topics[1]",    "profile.topics[2]",           "profile.publish_target.url",
+        "request_id",
+        "profile.profile_id",
+        "profile.platform",
+        "profile.display_name",
+        "profile.handle",
+        "profile.time_zone",
+        "profile.language",
+        "profile.default_provider",
+        "profile.topic_cooldown_hours",
+        "profile.topics[1]",
+        "profile.topics[2]",
+        "profile.publish_target.url",
         "profile.publish_target.timeout_ms",
     };
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
@@ -475,8 +483,7 @@ static void validation_errors(void **state)
     assert_int_equal(do_list(&lr, &l), GRPC_CODE_INVALID_ARGUMENT);
     assert_true(st_violation(last(), "page_size"));
     assert_true(st_violation(last(), "state"));
-    assert_int_equal(db_count("SELECT count(*) FROM profiles WHERE profile_id = $1",
-                              "topic-check"),
+    assert_int_equal(db_count("SELECT count(*) FROM profiles WHERE profile_id = $1", "topic-check"),
                      0);
 }
 
@@ -683,8 +690,7 @@ static void list_paging(void **state)
         assert_int_equal(do_create(&req, NULL), 0);
     }
     int64_t total = db_count("SELECT count(*) FROM profiles WHERE $1 = $1", "x");
-    int64_t linkedin =
-        db_count("SELECT count(*) FROM profiles WHERE platform = $1", "linkedin");
+    int64_t linkedin = db_count("SELECT count(*) FROM profiles WHERE platform = $1", "linkedin");
 
     for (int filtered = 0; filtered < 2; filtered++) {
         Herald__V1__ListProfilesRequest lr = HERALD__V1__LIST_PROFILES_REQUEST__INIT;
@@ -774,9 +780,8 @@ static void pause_resume_events(void **state)
     assert_null(d->pause_time);
     assert_string_equal(d->pause_reason, "");
 
-    assert_int_equal(db_count("SELECT count(*) FROM system_events WHERE profile_id = $1",
-                              "kill-switch"),
-                     2);
+    assert_int_equal(
+        db_count("SELECT count(*) FROM system_events WHERE profile_id = $1", "kill-switch"), 2);
     assert_int_equal(db_count("SELECT count(*) FROM system_events WHERE request_id = $1", r1), 1);
     assert_int_equal(hd_log_count(&g_hd, "\"profile paused\"") - logs_before, 1);
     assert_true(hd_log_count(&g_hd, "\"profile resumed\"") >= 1);
@@ -841,9 +846,9 @@ static void schema_gate(void **state)
     gr.profile_id = (char *)"anyone";
     herald_status st;
     herald_status_init(&st);
-    assert_int_equal(ops_call(&h, "GetProfile", &gr.base, &herald__v1__profile__descriptor, 5000,
-                              NULL, &st),
-                     GRPC_CODE_UNAVAILABLE);
+    assert_int_equal(
+        ops_call(&h, "GetProfile", &gr.base, &herald__v1__profile__descriptor, 5000, NULL, &st),
+        GRPC_CODE_UNAVAILABLE);
     herald_status_fini(&st);
 
     /* repaired: the right checksum back; serving without a restart */
@@ -858,9 +863,9 @@ static void schema_gate(void **state)
                      ST_OK);
     assert_true(hd_wait_health(&h, "readiness", 1, 5000));
     herald_status_init(&st);
-    assert_int_equal(ops_call(&h, "GetProfile", &gr.base, &herald__v1__profile__descriptor, 5000,
-                              NULL, &st),
-                     GRPC_CODE_NOT_FOUND);
+    assert_int_equal(
+        ops_call(&h, "GetProfile", &gr.base, &herald__v1__profile__descriptor, 5000, NULL, &st),
+        GRPC_CODE_NOT_FOUND);
     herald_status_fini(&st);
     assert_int_equal(hd_stop(&h), 0);
     db_close(db);
@@ -874,9 +879,9 @@ static void schema_gate(void **state)
     hd_sleep_ms(500);
     assert_int_equal(hd_health(&h, "readiness"), 2);
     herald_status_init(&st);
-    assert_int_equal(ops_call(&h, "GetProfile", &gr.base, &herald__v1__profile__descriptor, 5000,
-                              NULL, &st),
-                     GRPC_CODE_UNAVAILABLE);
+    assert_int_equal(
+        ops_call(&h, "GetProfile", &gr.base, &herald__v1__profile__descriptor, 5000, NULL, &st),
+        GRPC_CODE_UNAVAILABLE);
     assert_non_null(strstr(st.message, "no database"));
     herald_status_fini(&st);
     assert_true(hd_log_count(&h, "database_url is empty") >= 1);

@@ -104,8 +104,8 @@ static bool hd_start(hd *h, const char *dir, const char *database_url, const cha
             dup2(fd, 2);
             close(fd);
         }
-        char *const argv[] = { (char *)HERALDD_BIN, (char *)"--listen", (char *)"127.0.0.1:0",
-                               (char *)"--port-file", port_file, NULL };
+        char *const argv[] = { (char *)HERALDD_BIN,   (char *)"--listen", (char *)"127.0.0.1:0",
+                               (char *)"--port-file", port_file,          NULL };
         execve(HERALDD_BIN, argv, env);
         _exit(127);
     }
@@ -203,9 +203,9 @@ static int hd_health(hd *h, const char *name)
     herald_call_options o = { .timeout_ms = 1000 };
     req.service = (char *)name;
     herald_status_init(&st);
-    int code = herald_call_unary(h->ch, "/grpc.health.v1.Health/Check", &req.base,
-                                 &grpc__health__v1__health_check_response__descriptor, &o, &resp,
-                                 &st);
+    int code =
+        herald_call_unary(h->ch, "/grpc.health.v1.Health/Check", &req.base,
+                          &grpc__health__v1__health_check_response__descriptor, &o, &resp, &st);
     int out = code == 0 ? (int)((Grpc__Health__V1__HealthCheckResponse *)resp)->status : -code;
     if (resp != NULL)
         protobuf_c_message_free_unpacked(resp, NULL);
@@ -303,8 +303,8 @@ static const char *st_reason(const herald_status *st, char *buf, size_t cap)
     for (size_t i = 0; i < st->n_details; i++) {
         if (strstr(st->details[i].type_url, "google.rpc.ErrorInfo") == NULL)
             continue;
-        Google__Rpc__ErrorInfo *ei = google__rpc__error_info__unpack(
-            NULL, st->details[i].value_len, st->details[i].value);
+        Google__Rpc__ErrorInfo *ei =
+            google__rpc__error_info__unpack(NULL, st->details[i].value_len, st->details[i].value);
         if (ei != NULL) {
             snprintf(buf, cap, "%s", ei->reason);
             google__rpc__error_info__free_unpacked(ei, NULL);
