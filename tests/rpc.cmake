@@ -48,3 +48,15 @@ herald_unit_test(test_rpc_loopback
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_rpc_loopback.c
   LIBS rpc_testsvc herald_rpc)
 set_tests_properties(test_rpc_loopback PROPERTIES TIMEOUT 180)
+
+# The same loopback test under valgrind (label "valgrind", not "unit": about
+# a minute): the runtime, health and the test service over 1,000+ calls and
+# three graceful shutdowns must lose nothing ("definitely lost" fails it).
+find_program(VALGRIND valgrind)
+if(VALGRIND AND NOT SANITIZE)
+  add_test(NAME test_rpc_loopback_valgrind
+           COMMAND ${VALGRIND} --leak-check=full --errors-for-leak-kinds=definite
+                   --error-exitcode=3 $<TARGET_FILE:test_rpc_loopback>)
+  set_tests_properties(test_rpc_loopback_valgrind PROPERTIES LABELS valgrind TIMEOUT 1200
+                       ENVIRONMENT "HERALD_TEST_TIME_SCALE=20")
+endif()
