@@ -42,7 +42,12 @@
  * llm_cancel from any thread. The callback runs on the http thread (see
  * http.h: keep it short, no blocking) exactly once per llm_generate that
  * returned ST_OK. Secrets: the API key is only ever put in the
- * Authorization header; this module never logs. */
+ * Authorization header; this module never logs.
+ *
+ * Start-up and shutdown (main): http_global_init before any thread, then
+ * http_client_new, llm_config_from + llm_new. At exit: rpc_server_shutdown
+ * first (detached calls still finish from callbacks while the http thread
+ * runs), then llm_free, http_client_free, http_global_fini. */
 #ifndef HERALD_LLM_H
 #define HERALD_LLM_H
 
