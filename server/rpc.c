@@ -1365,9 +1365,16 @@ static void call_record(rpc_call *c)
     const char *peer = rpc_call_peer(c);
     const char *service = m ? m->service : "";
     const char *method = m ? m->name : "";
-    if (!m && c->generic_path) { /* "/svc/method" of an unknown method */
-        service = c->generic_path;
-        method = "";
+    char unknown[256] = "";
+    if (!m && c->generic_path) { /* "/svc/method" of an unknown method: split it */
+        snprintf(unknown, sizeof unknown, "%s",
+                 c->generic_path[0] == '/' ? c->generic_path + 1 : c->generic_path);
+        char *slash = strchr(unknown, '/');
+        service = unknown;
+        if (slash) {
+            *slash = '\0';
+            method = slash + 1;
+        }
     }
     const char *err =
         code != GRPC_CODE_OK && c->status_sent && c->code == code && c->msg ? c->msg : NULL;
