@@ -606,7 +606,8 @@ typedef struct collector {
 
 struct metrics {
     metrics_options opt; /* sources borrowed */
-    /* mu guards colls/n_colls/cap_colls and serialises metrics_render. */
+    /* mu guards colls/n_colls/cap_colls and opt.pinger, and serialises
+     * metrics_render. */
     pthread_mutex_t mu;
     collector *colls;
     size_t n_colls, cap_colls;
@@ -636,6 +637,13 @@ metrics *metrics_new(const metrics_options *o)
         m->opt.commit = HERALD_COMMIT;
     pthread_mutex_init(&m->mu, NULL);
     return m;
+}
+
+void metrics_set_pinger(metrics *m, const db_pinger *pinger)
+{
+    pthread_mutex_lock(&m->mu);
+    m->opt.pinger = pinger;
+    pthread_mutex_unlock(&m->mu);
 }
 
 void metrics_add_collector(metrics *m, metrics_collect_fn fn, void *user)

@@ -150,7 +150,7 @@ typedef struct metrics_options {
     health *health;           /* NULL: /readyz 503, /healthz 200 */
     memwatch *mem;            /* NULL: no herald_memory_* series */
     bool db;                  /* a database is configured: db_* from db.h's statistics */
-    const db_pinger *pinger;  /* db_up; NULL: db_up 0 */
+    const db_pinger *pinger;  /* db_up; NULL: db_up 0 (see metrics_set_pinger) */
     const cache *cache;       /* NULL: cache_* at 0 */
     http_client *http;        /* NULL: upstream_* at 0 */
     const char *version;      /* herald_build_info; NULL: the build's own */
@@ -172,6 +172,12 @@ int metrics_port(const metrics *m); /* bound port after start; 0 before */
 /* Stops the listener (waits for a request in progress). Idempotent. */
 void metrics_stop(metrics *m);
 void metrics_free(metrics *m); /* stops first; NULL ok */
+
+/* Sets (or, with NULL, clears) the readiness pinger behind db_up after
+ * metrics_new: main starts the admin listener before the pinger exists (so
+ * /healthz answers during migrations) and clears it before stopping the
+ * pinger. Any thread. */
+void metrics_set_pinger(metrics *m, const db_pinger *pinger);
 
 /* Registers a collector; it runs on every scrape after the built-in
  * families, in registration order. fn and user must outlive m. */

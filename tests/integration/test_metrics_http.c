@@ -816,11 +816,14 @@ static void db_and_cache_families(void **state)
     metrics_options_init(&o);
     o.listen_addr = "127.0.0.1:0";
     o.db = true;
-    o.pinger = pinger;
     o.cache = cc;
     metrics *m = metrics_new(&o);
     assert_int_equal(metrics_start(m, &err), ST_OK);
     int port = metrics_port(m);
+    char *t0 = scrape(port);
+    assert_true(series(t0, "db_up") == 0); /* no pinger yet */
+    free(t0);
+    metrics_set_pinger(m, pinger); /* as main does once the pinger runs */
 
     /* db_up follows the pinger (bounded wait). */
     int64_t until = now_mono_ms() + WAIT_MS;
@@ -878,6 +881,11 @@ static void db_and_cache_families(void **state)
     assert_true(series(t, "cache_requests_total{result=\"miss\"}") - miss0 == 2);
     assert_true(series(t, "cache_breaker_state") == 0);
     assert_promtool_clean(t);
+    free(t);
+
+    metrics_set_pinger(m, NULL); /* before the pinger stops */
+    t = scrape(port);
+    assert_true(series(t, "db_up") == 0);
     free(t);
 
     cache_close(conn);

@@ -138,13 +138,26 @@ static void live_figures(void **state)
         pthread_join(t[i], NULL);
     assert_int_equal(procstat_open_fds(), a.open_fds);
 
-    /* CPU time grows with a busy loop of ~300 ms (bounded by the clock). */
-    int64_t until = now_mono_ms() + 300;
+    /* CPU time: spin until the kernel's own process CPU clock has advanced
+     * 300 ms (bounded by 20 s of wall time on a busy machine), then
+     * /proc's figure must have advanced as much, to its 10 ms ticks. */
+    struct timespec c0, c1;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
+    int64_t wall_until = now_mono_ms() + 20000;
     volatile uint64_t x = 0;
-    while (now_mono_ms() < until)
-        x = x * 6364136223846793005ULL + 1;
+    double spent = 0;
+    while (spent < 0.3 && now_mono_ms() < wall_until) {
+        for (int i = 0; i < 100000; i++)
+            x = x * 6364136223846793005ULL + 1;
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
+        spent = (double)(c1.tv_sec - c0.tv_sec) + (double)(c1.tv_nsec - c0.tv_nsec) / 1e9;
+    }
+    assert_true(spent >= 0.3);
     assert_int_equal(procstat_read(&b), ST_OK);
-    assert_true(b.cpu_seconds >= a.cpu_seconds + 0.15);
+    assert_true(b.cpu_seconds - a.cpu_seconds >= 0.3 - 0.05);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
+    double total = (double)c1.tv_sec + (double)c1.tv_nsec / 1e9;
+    assert_true(b.cpu_seconds <= total + 0.05);
 
     /* RSS follows 32 MiB that is touched, from both readers. */
     int64_t before = procstat_rss_bytes();
