@@ -761,13 +761,32 @@ uint8_t *handler_pack(rpc_call *call, const ProtobufCMessage *msg, size_t *len)
     return buf;
 }
 
+/* A Redis failure the caller saw (each one paid a refusal or the timeout):
+ * a debug line, so that an operator (or a fault test) can count them. */
+static void cache_failed(rpc_call *call, const cache_conn *cc, const char *op, int64_t t0_us)
+{
+    if (LOG_DEBUG < atomic_load(&log_level))
+        return;
+    char us[24];
+    snprintf(us, sizeof us, "%lld", (long long)(now_mono_us() - t0_us));
+    log_field f[] = { LOG_S("req", rpc_call_request_id(call)), LOG_S("op", op),
+                      LOG_S("error", cache_errmsg(cc)), LOG_RAW("us", us) };
+    log_event(LOG_DEBUG, "cache unavailable", f, 4);
+}
+
 ProtobufCMessage *handler_cache_get(rpc_call *call, const char *key,
                                     const ProtobufCMessageDescriptor *d)
 {
     cache_conn *cc = handler_cache(call);
     uint8_t *val = NULL;
     size_t len = 0;
-    if (cc == NULL || key == NULL || cache_get(cc, key, &val, &len) != CACHE_OK)
+    if (cc == NULL || key == NULL)
+        return NULL;
+    int64_t t0 = now_mono_us();
+    cache_rc rc = cache_get(cc, key, &val, &len);
+    if (rc == CACHE_ERROR)
+        cache_failed(call, cc, "get", t0);
+    if (rc != CACHE_OK)
         return NULL;
     ProtobufCMessage *m =
         protobuf_c_message_unpack(d, arena_allocator(rpc_call_arena(call)), len, val);
@@ -782,8 +801,9 @@ void handler_cache_put(rpc_call *call, const char *key, const ProtobufCMessage *
     if (cc == NULL || key == NULL || ttl_s <= 0)
         return;
     uint8_t *buf = handler_pack(call, msg, &len);
-    if (buf != NULL)
-        (void)cache_set(cc, key, buf, len, ttl_s);
+    int64_t t0 = now_mono_us();
+    if (buf != NULL && cache_set(cc, key, buf, len, ttl_s) == CACHE_ERROR)
+        cache_failed(call, cc, "set", t0);
 }
 
 /* ---------------------------------------------------------------- mutations */

@@ -208,8 +208,10 @@ uint8_t *handler_pack(rpc_call *call, const ProtobufCMessage *msg, size_t *len);
 /* Cache-aside. get: the message stored under key, unpacked into the call's
  * arena, or NULL on any miss (absent, Redis down or bypassed, undecodable).
  * put: packs msg and stores it for ttl_s (> 0); failures are ignored (the
- * cache is only a copy). Keys come from cache_key(handler_cache_shared(call),
- * ns, id, version) with the version read from PostgreSQL (cache.h). */
+ * cache is only a copy). A Redis failure (not a plain miss, not a breaker
+ * bypass) logs one debug line "cache unavailable" with op get/set. Keys come from
+ * cache_key(handler_cache_shared(call), ns, id, version) with the version read from PostgreSQL
+ * (cache.h). */
 ProtobufCMessage *handler_cache_get(rpc_call *call, const char *key,
                                     const ProtobufCMessageDescriptor *d);
 void handler_cache_put(rpc_call *call, const char *key, const ProtobufCMessage *msg, int ttl_s);

@@ -13,11 +13,15 @@
  *             breaker opens; meanwhile an UpdateProfile is made and read
  *             back at once, again and again                (PAUSE_MS)
  *   resumed   SIGCONT, and the updated profile read again (RESUME_MS)
- * Checks: 100 % of reads succeed in every phase; calls that took >= 45 ms
- * (paid the Redis timeout) are at most SLOW_MAX while paused; no read of the
- * profile updated during the pause ever shows the old value, during the
- * pause or after Redis comes back with the old copy still in it. Prints one
- * "RESULT" line with the counts and latencies per phase.
+ * Checks: 100 % of reads succeed in every phase; the lookups that paid the
+ * Redis timeout while it was paused are at most PAID_MAX (heraldd runs at
+ * log level debug and logs each Redis failure a caller saw as "cache
+ * unavailable"; the test counts those lines per phase by log offsets); no
+ * read of the profile updated during the pause ever shows the old value,
+ * during the pause or after Redis comes back with the old copy still in it.
+ * Prints one "RESULT" line with the counts and latencies per phase (slow =
+ * calls >= 45 ms seen by the client, which on a loaded machine includes
+ * calls that merely queued behind one paying the timeout).
  *
  * Exit 0 when every check passed, 1 otherwise, 77 to skip (no DATABASE_URL:
  * not in the integration environment). */
@@ -31,8 +35,8 @@ enum {
     READERS = 2,
     PROFILES = 20,
     DEADLINE_MS = 2000,
-    SLOW_MS = 45, /* a lookup that waited for the Redis timeout (50 ms) */
-    SLOW_MAX = 10,
+    SLOW_MS = 45,  /* a call that waited about the Redis timeout (50 ms) */
+    PAID_MAX = 10, /* breaker: K = 3 failures, then one probe per 5 s open period */
     BASE_MS = 3000,
     STOP_MS = 5000,
     BACK_MS = 7000, /* past the breaker's open time, so it closes again */
@@ -47,7 +51,8 @@ static const char *const phase_names[N_PHASES] = { "baseline", "stopped", "back"
 
 typedef struct phase_stats {
     int calls, ok, failed, slow;
-    int32_t *lat_us; /* per ok call */
+    int paid_get, paid_set; /* Redis failures heraldd logged in the phase */
+    int32_t *lat_us;        /* per ok call */
     int n_lat;
 } phase_stats;
 
@@ -146,6 +151,7 @@ static int read_is(const char *id, const char *want)
  * main thread also updates and re-reads the watched profile. */
 static void run_phase(int ph, int ms, int *stale, int *stale_checks, int *errors, unsigned *n)
 {
+    long from = hd_log_mark(&g_hd);
     atomic_store(&g_phase, ph);
     int64_t until = now_mono_ms() + ms;
     while (now_mono_ms() < until) {
@@ -167,6 +173,9 @@ static void run_phase(int ph, int ms, int *stale, int *stale_checks, int *errors
             hd_sleep_ms(50);
         }
     }
+    long to = hd_log_mark(&g_hd);
+    g_stats[ph].paid_get = hd_log_count_between(&g_hd, from, to, "cache unavailable", "\"get\"");
+    g_stats[ph].paid_set = hd_log_count_between(&g_hd, from, to, "cache unavailable", "\"set\"");
 }
 
 int main(void)
@@ -190,7 +199,8 @@ int main(void)
     herald_client_init();
     char dir[300];
     snprintf(dir, sizeof dir, "%s/heraldd", g_pg.dir);
-    if (!hd_start(&g_hd, dir, g_pg.database_url, g_pg.redis_url, NULL) ||
+    static const char *const env[] = { "HERALD_LOG_LEVEL=debug", NULL };
+    if (!hd_start(&g_hd, dir, g_pg.database_url, g_pg.redis_url, env) ||
         !hd_wait_health(&g_hd, "readiness", 1, 30000)) {
         fprintf(stderr, "heraldd did not become ready (log: %s)\n", g_hd.log);
         goto out;
@@ -266,8 +276,10 @@ int main(void)
         phase_stats *s = &g_stats[i];
         total += s->calls;
         ok += s->ok;
-        printf(" %s=calls:%d,ok:%d,slow:%d,p50_ms:%.2f,p99_ms:%.2f,max_ms:%.2f", phase_names[i],
-               s->calls, s->ok, s->slow, pct_ms(s, 0.5), pct_ms(s, 0.99), pct_ms(s, 1.0));
+        printf(" %s=calls:%d,ok:%d,redis_failed_get:%d,redis_failed_set:%d,slow:%d,p50_ms:%.2f,"
+               "p99_ms:%.2f,max_ms:%.2f",
+               phase_names[i], s->calls, s->ok, s->paid_get, s->paid_set, s->slow, pct_ms(s, 0.5),
+               pct_ms(s, 0.99), pct_ms(s, 1.0));
     }
     printf(" total=%d ok=%d success_pct=%.2f paused_updates=%u stale_checks=%d stale=%d "
            "errors=%d\n",
@@ -277,7 +289,7 @@ int main(void)
     for (int i = 0; i < N_PHASES; i++)
         each_phase_ran = each_phase_ran && g_stats[i].calls > 0;
     rc = (ok == total && each_phase_ran && stale == 0 && errors == 0 && n_upd > 0 &&
-          g_stats[PH_PAUSED].slow <= SLOW_MAX)
+          g_stats[PH_PAUSED].paid_get >= 1 && g_stats[PH_PAUSED].paid_get <= PAID_MAX)
              ? 0
              : 1;
 out:

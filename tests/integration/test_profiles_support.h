@@ -242,6 +242,34 @@ static int hd_log_count(const hd *h, const char *needle)
     return n;
 }
 
+/* The log's size now: a mark for hd_log_count_since. */
+static long hd_log_mark(const hd *h) __attribute__((unused));
+static long hd_log_mark(const hd *h)
+{
+    struct stat sb;
+    return stat(h->log, &sb) == 0 ? (long)sb.st_size : 0;
+}
+
+/* Lines between the marks from and to (byte offsets; lines are written
+ * whole, with one write each) containing both needles (b may be NULL). */
+static int hd_log_count_between(const hd *h, long from, long to, const char *a, const char *b)
+    __attribute__((unused));
+static int hd_log_count_between(const hd *h, long from, long to, const char *a, const char *b)
+{
+    FILE *f = fopen(h->log, "r");
+    char line[8192];
+    int n = 0;
+    if (f == NULL || fseek(f, from, SEEK_SET) != 0) {
+        if (f != NULL)
+            fclose(f);
+        return -1;
+    }
+    while (ftell(f) < to && fgets(line, sizeof line, f) != NULL)
+        n += strstr(line, a) != NULL && (b == NULL || strstr(line, b) != NULL);
+    fclose(f);
+    return n;
+}
+
 /* One unary OpsService call (thread-safe: any thread, one channel). Returns
  * the gRPC code; *resp (caller frees with protobuf_c_message_free_unpacked)
  * on OK. st may be NULL. */
