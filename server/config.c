@@ -106,6 +106,7 @@ int64_t config_auto_workers(void)
 /* The index of each choice is the stored value: these follow log.h. */
 static const char *const level_choices[] = { "debug", "info", "warn", "error", "off", NULL };
 static const char *const format_choices[] = { "json", "text", NULL };
+static const char *const auth_reflection_choices[] = { "open", "token", NULL }; /* auth.h */
 
 /* offsetof(config, field), refusing to compile when field is not a ctype. */
 #define F(field, ctype) \
@@ -180,6 +181,12 @@ static const cfg_key cfg_keys[] = {
     { "tls.client_ca", CFG_STR, F(tls_client_ca, char *), "", 0, 0, 0,
       "HERALD_TLS_CLIENT_CA", NULL, NULL, NULL, NULL,
       "PEM CA bundle; set = clients must present a certificate it signed (mTLS)" },
+    { "auth.tokens", CFG_STR, F(auth_tokens, char *), "", 0, 0, CFG_SECRET | CFG_RELOAD,
+      "HERALD_TOKENS", NULL, NULL, NULL, NULL,
+      "bearer tokens name:scope[+scope]:token, separated by newlines or commas (server/auth.h); empty = auth off" },
+    { "auth.reflection", CFG_ENUM, F(auth_reflection, int), "open", 0, 0, 0,
+      "HERALD_AUTH_REFLECTION", NULL, auth_reflection_choices, NULL, NULL,
+      "open: reflection answers anyone; token: it needs a valid bearer token (any scope)" },
     { "llm.url", CFG_STR, F(llm_url, char *), "", 0, 0, CFG_URL,
       "HERALD_LLM_URL", NULL, NULL, check_http_url_or_off, NULL,
       "OpenAI-compatible chat-completions URL (http://host:port/v1/chat/completions); empty = no LLM" },

@@ -110,6 +110,8 @@ typedef struct config {
     char *tls_cert;              /* tls.cert (path) */
     char *tls_key;               /* tls.key (path) */
     char *tls_client_ca;         /* tls.client_ca (path; set = require client certs) */
+    char *auth_tokens;           /* auth.tokens (secret; auth.h syntax; "" = auth off) */
+    int auth_reflection;         /* auth.reflection: auth_reflection (auth.h) */
 
     /* the LLM provider (llm.h) */
     char *llm_url;                  /* llm.url ("" = no LLM) */
