@@ -59,6 +59,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "config.h"
 #include "descset.h"
 #include "health.h"
@@ -98,6 +99,10 @@ static struct {
     rpc_server *servers[2]; /* running servers, for cancel-all; NULL when gone */
     const config *boot_cfg; /* the start-up config (reload re-reads its sources) */
 } life = { .mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+
+/* Bearer tokens (auth.h): set by serve() before the server starts, freed
+ * after the signal thread (which reloads it) is joined. */
+static auth *api_auth;
 
 static const char *signal_name(int sig)
 {
@@ -169,6 +174,19 @@ static void reload_config(const config **applied, config **owned)
     config_changes(*applied, &fresh, log_change, &rc);
     atomic_store(&log_level, fresh.log_level);
     atomic_store(&log_format_, fresh.log_format);
+    if (api_auth != NULL && strcmp(fresh.auth_tokens, (*applied)->auth_tokens) != 0) {
+        char *aerr = NULL;
+        if (auth_reload(api_auth, fresh.auth_tokens, &aerr) == ST_OK) {
+            char n[24];
+            snprintf(n, sizeof n, "%zu", auth_token_count(api_auth));
+            log_field f[] = { LOG_RAW("tokens", n) };
+            log_event(LOG_INFO, "auth.tokens reloaded", f, 1);
+        } else {
+            log_field f[] = { LOG_S("error", aerr) };
+            log_event(LOG_ERROR, "auth.tokens not reloaded; keeping the current tokens", f, 1);
+        }
+        free(aerr);
+    }
     if (rc.n_applied == 0)
         log_info("config reloaded: no reloadable setting changed");
 
@@ -424,6 +442,9 @@ static void store_ready_changed(bool ready, const char *why, void *user)
 static status store_interceptor(rpc_call *call, void *user)
 {
     (void)user;
+    status st = auth_check(api_auth, call, NULL); /* sets the call's status on failure */
+    if (st != ST_OK)
+        return st;
     worker *w = rpc_call_worker(call);
     if (w != NULL && w->db != NULL)
         db_set_method(w->db, rpc_call_path(call));
@@ -544,6 +565,23 @@ static int serve(const config *cfg, const config_cli *cli, sigset_t *sigs)
 
     rpc_global_init();
     (void)descset_api(); /* parse the embedded set now: a broken build fails here */
+    api_auth = auth_new(descset_api(), cfg->auth_tokens,
+                        (auth_reflection)cfg->auth_reflection, &err);
+    if (api_auth == NULL) {
+        startup_error("auth.tokens: %s", err);
+        rc = CONFIG_EX_CONFIG;
+        goto out;
+    }
+    if (auth_enabled(api_auth)) {
+        char n[24];
+        snprintf(n, sizeof n, "%zu", auth_token_count(api_auth));
+        log_field af[] = { LOG_RAW("tokens", n),
+                           LOG_S("reflection", cfg->auth_reflection ? "token" : "open") };
+        log_event(LOG_INFO, "auth on: bearer tokens required", af, 2);
+    } else {
+        log_warn("auth off: no auth.tokens configured, every caller is trusted (set "
+                 "HERALD_TOKENS or HERALD_TOKENS_FILE)");
+    }
 
     h = health_new();
     ss.h = h;
@@ -672,6 +710,8 @@ out_threads:
         pthread_kill(sig_thread, SIGUSR1);
         pthread_join(sig_thread, NULL);
     }
+    auth_free(api_auth); /* the signal thread, which reloads it, is gone */
+    api_auth = NULL;
     int forced = forced_signal();
     if (forced != 0)
         rc = 128 + forced;
