@@ -565,8 +565,8 @@ static int serve(const config *cfg, const config_cli *cli, sigset_t *sigs)
 
     rpc_global_init();
     (void)descset_api(); /* parse the embedded set now: a broken build fails here */
-    api_auth = auth_new(descset_api(), cfg->auth_tokens, (auth_reflection)cfg->auth_reflection,
-                        &err);
+    api_auth =
+        auth_new(descset_api(), cfg->auth_tokens, (auth_reflection)cfg->auth_reflection, &err);
     if (api_auth == NULL) {
         startup_error("auth.tokens: %s", err);
         rc = CONFIG_EX_CONFIG;
