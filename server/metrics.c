@@ -172,23 +172,34 @@ static void put_double(strbuf *b, double v)
     strbuf_puts(b, buf);
 }
 
+/* Runs of plain bytes go in with one append: a scrape writes thousands of
+ * label values. */
 static void put_label_value(strbuf *b, const char *v)
 {
     size_t n = strlen(v);
     bool valid = utf8_valid(v, n);
+    size_t run = 0; /* start of the pending run of bytes written as they are */
     for (size_t i = 0; i < n; i++) {
-        char c = v[i];
-        if (c == '\\')
-            strbuf_puts(b, "\\\\");
-        else if (c == '"')
-            strbuf_puts(b, "\\\"");
-        else if (c == '\n')
-            strbuf_puts(b, "\\n");
-        else if (!valid && (unsigned char)c >= 0x80)
-            strbuf_putc(b, '?');
-        else
-            strbuf_putc(b, c);
+        unsigned char c = (unsigned char)v[i];
+        if (c != '\\' && c != '"' && c != '\n' && (valid || c < 0x80))
+            continue;
+        strbuf_append(b, v + run, i - run);
+        run = i + 1;
+        strbuf_puts(b, c == '\\' ? "\\\\" : c == '"' ? "\\\"" : c == '\n' ? "\\n" : "?");
     }
+    strbuf_append(b, v + run, n - run);
+}
+
+/* Decimal digits of v (no printf: counters are most of a scrape). */
+static void put_u64(strbuf *b, uint64_t v)
+{
+    char buf[24];
+    size_t i = sizeof buf;
+    do {
+        buf[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    strbuf_append(b, buf + i, sizeof buf - i);
 }
 
 /* Writes "name[suffix]{labels[,le="..."]} " ; false (with the line rolled
@@ -211,12 +222,16 @@ static bool put_series(metrics_writer *w, const char *suffix, const metrics_labe
                     return false;
             if (i > 0)
                 strbuf_putc(b, ',');
-            strbuf_printf(b, "%s=\"", labels[i].name);
+            strbuf_puts(b, labels[i].name);
+            strbuf_append(b, "=\"", 2);
             put_label_value(b, labels[i].value);
             strbuf_putc(b, '"');
         }
-        if (le != NULL)
-            strbuf_printf(b, "%sle=\"%s\"", n > 0 ? "," : "", le);
+        if (le != NULL) {
+            strbuf_puts(b, n > 0 ? ",le=\"" : "le=\"");
+            strbuf_puts(b, le);
+            strbuf_putc(b, '"');
+        }
         strbuf_putc(b, '}');
     }
     strbuf_putc(b, ' ');
@@ -274,7 +289,8 @@ void metrics_sample_u64(metrics_writer *w, const metrics_label *labels, size_t n
         rollback(w, mark);
         return;
     }
-    strbuf_printf(&w->out, "%llu\n", (unsigned long long)value);
+    put_u64(&w->out, value);
+    strbuf_putc(&w->out, '\n');
 }
 
 void metrics_histogram(metrics_writer *w, const metrics_label *labels, size_t n_labels,
@@ -307,7 +323,8 @@ void metrics_histogram(metrics_writer *w, const metrics_label *labels, size_t n_
             rollback(w, mark);
             return;
         }
-        strbuf_printf(&w->out, "%llu\n", (unsigned long long)cum);
+        put_u64(&w->out, cum);
+        strbuf_putc(&w->out, '\n');
     }
     if (!put_series(w, "_sum", labels, n_labels, NULL)) {
         rollback(w, mark);
@@ -319,7 +336,8 @@ void metrics_histogram(metrics_writer *w, const metrics_label *labels, size_t n_
         rollback(w, mark);
         return;
     }
-    strbuf_printf(&w->out, "%llu\n", (unsigned long long)cum);
+    put_u64(&w->out, cum);
+    strbuf_putc(&w->out, '\n');
 }
 
 /* ------------------------------------------------------------------ */
