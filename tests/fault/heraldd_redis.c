@@ -295,8 +295,10 @@ int main(void)
 out:
     if (paused)
         kill(redis_pid(), SIGCONT);
-    if (g_hd.pid > 0 && hd_stop(&g_hd) != 0)
-        fprintf(stderr, "heraldd did not exit 0 (log: %s)\n", g_hd.log);
+    if (g_hd.pid > 0 && hd_stop(&g_hd) != 0) {
+        fprintf(stderr, "heraldd did not exit 0 after SIGTERM\n");
+        rc = 1;
+    }
     herald_client_shutdown();
     if (rc != 0)
         (void)tsh("tail -n 30 %s >&2", g_hd.log);
