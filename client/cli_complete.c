@@ -178,7 +178,7 @@ int cli_cmd_completion(const char *shell)
     strbuf_append(&b, dispatch_verbs.data, dispatch_verbs.len);
     strbuf_puts(&b, "    esac\n}\n\ncomplete -F _herald herald\n");
 
-    fwrite(b.data, 1, b.len, stdout);
+    (void)fwrite(b.data, 1, b.len, stdout);
     strbuf_fini(&b);
     strbuf_fini(&dispatch_verbs);
     strbuf_fini(&dispatch_call);

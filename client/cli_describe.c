@@ -86,7 +86,7 @@ int cli_cmd_list(int argc, char **argv)
     const descset *ds = cli_descset();
     if (argc == 0) {
         for (size_t i = 0; i < descset_service_count(ds); i++)
-            printf("%s\n", descset_service_at(ds, i)->name);
+            (void)printf("%s\n", descset_service_at(ds, i)->name);
         return CLI_EXIT_OK;
     }
     const char *name = argv[0][0] == '.' ? argv[0] + 1 : argv[0];
@@ -97,12 +97,12 @@ int cli_cmd_list(int argc, char **argv)
         s = rs ? descset_symbol_find(ds, rs->desc->name) : NULL;
     }
     if (!s || s->kind != DESCSET_SERVICE) {
-        fprintf(stderr, "herald: no service named \"%s\" (see 'herald list')\n", argv[0]);
+        (void)fprintf(stderr, "herald: no service named \"%s\" (see 'herald list')\n", argv[0]);
         return CLI_EXIT_OPERATIONAL;
     }
     const Google__Protobuf__ServiceDescriptorProto *sp = s->proto;
     for (size_t i = 0; i < sp->n_method; i++)
-        printf("%s.%s\n", s->name, sp->method[i]->name);
+        (void)printf("%s.%s\n", s->name, sp->method[i]->name);
     return CLI_EXIT_OK;
 }
 
@@ -382,12 +382,12 @@ int cli_cmd_describe(int argc, char **argv)
                 found = describe_symbol(&b, rs->desc->name);
         }
         if (!found) {
-            fprintf(stderr, "herald: no symbol named \"%s\" (try 'herald list')\n", argv[i]);
+            (void)fprintf(stderr, "herald: no symbol named \"%s\" (try 'herald list')\n", argv[i]);
             rc = CLI_EXIT_OPERATIONAL;
         }
         free(name);
     }
-    fwrite(b.data, 1, b.len, stdout);
+    (void)fwrite(b.data, 1, b.len, stdout);
     strbuf_fini(&b);
     return rc;
 }

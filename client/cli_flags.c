@@ -38,7 +38,7 @@ char *cli_kebab_from_camel(const char *s)
                 strbuf_putc(&b, '-');
             strbuf_putc(&b, (char)(c - 'A' + 'a'));
         } else {
-            strbuf_putc(&b, c == '_' ? '-' : c);
+            strbuf_putc(&b, (char)(c == '_' ? '-' : c));
         }
     }
     return strbuf_take(&b);
@@ -163,7 +163,7 @@ static char *enum_prefix(const ProtobufCEnumDescriptor *ed)
     char *k = cli_kebab_from_camel(ed->short_name);
     strbuf b = { 0 };
     for (char *p = k; *p; p++)
-        strbuf_putc(&b, *p == '-' ? '_' : (char)toupper((unsigned char)*p));
+        strbuf_putc(&b, (char)(*p == '-' ? '_' : toupper((unsigned char)*p)));
     strbuf_putc(&b, '_');
     free(k);
     bool all = true;
@@ -200,7 +200,7 @@ const char *cli_enum_value(const ProtobufCEnumDescriptor *ed, const char *text)
     }
     char *norm = xstrdup(text);
     for (char *p = norm; *p; p++)
-        *p = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
+        *p = (char)(*p == '-' ? '_' : toupper((unsigned char)*p));
     char *prefix = enum_prefix(ed);
     size_t plen = strlen(prefix);
     const char *found = NULL;
@@ -236,7 +236,7 @@ char *field_flag_enum_choices(const field_flag *ff)
             strbuf_putc(&b, '|');
         const char *suffix = strncmp(name, prefix, plen) == 0 ? name + plen : name;
         for (const char *p = suffix; *p; p++)
-            strbuf_putc(&b, *p == '_' ? '-' : (char)tolower((unsigned char)*p));
+            strbuf_putc(&b, (char)(*p == '_' ? '-' : tolower((unsigned char)*p)));
     }
     free(prefix);
     return strbuf_take(&b);
@@ -274,7 +274,7 @@ static void add_flag(flag_set *fs, char *name, const ProtobufCMessageDescriptor 
     ff->owner = owner;
     ff->kind = kind_of(owner, ff->field);
     ff->repeated = ff->field->label == PROTOBUF_C_LABEL_REPEATED;
-    memcpy(ff->path, path, depth * sizeof *path);
+    memcpy(ff->path, path, depth * sizeof *path); /* NOLINT(bugprone-sizeof-expression) */
     ff->depth = depth;
 }
 
@@ -646,7 +646,7 @@ static bool flag_json_value(const char *flag, field_flag_kind k, const ProtobufC
     case PROTOBUF_C_TYPE_FLOAT:
     case PROTOBUF_C_TYPE_DOUBLE: {
         char *end = NULL;
-        strtod(v, &end);
+        (void)strtod(v, &end);
         if (!*v || *end != '\0') {
             *err = xasprintf("--%s: expected a number, got \"%s\"", flag, v);
             return false;

@@ -299,6 +299,8 @@ static void duration_flag(invocation *inv, const char *name, const char *v, int6
 
 static void apply_gflag(invocation *inv, const gflag *g, const char *v)
 {
+    if (!v)
+        v = ""; /* boolean flags have none; the others always get one */
     switch (g->id) {
     case GF_ADDR:
         inv->addr = v;
@@ -752,7 +754,7 @@ static void print_help(const invocation *inv)
         help_top(&b);
         break;
     }
-    fwrite(b.data, 1, b.len, stdout);
+    (void)fwrite(b.data, 1, b.len, stdout);
     strbuf_fini(&b);
 }
 
@@ -813,7 +815,7 @@ static char *read_all(const char *path, size_t *len, char **err)
     }
     bool failed = ferror(fp) != 0;
     if (fp != stdin)
-        fclose(fp);
+        (void)fclose(fp);
     if (failed || too_big) {
         *err = too_big ? xasprintf("%s is larger than %d bytes", path, MAX_INPUT_BYTES)
                        : xasprintf("cannot read %s", path);
@@ -854,7 +856,7 @@ static void fill_request_id(ProtobufCMessage *m, json_object *root, bool verbose
     if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
         *(uint32_t *)(void *)((char *)m + f->quantifier_offset) = f->id;
     if (verbose)
-        fprintf(stderr, "> request_id: %s (generated)\n", uuid);
+        (void)fprintf(stderr, "> request_id: %s (generated)\n", uuid);
 }
 
 /* Builds the request messages: one, or for client streaming one per JSON
@@ -876,7 +878,7 @@ static int build_requests(invocation *inv, bool client_streaming, ProtobufCMessa
         if (inv->data[0] == '@') {
             text = read_all(inv->data[1] ? inv->data + 1 : "-", &len, &err);
             if (!text) {
-                fprintf(stderr, "herald: -d: %s\n", err);
+                (void)fprintf(stderr, "herald: -d: %s\n", err);
                 rc = CLI_EXIT_OPERATIONAL;
                 goto out;
             }
@@ -908,7 +910,8 @@ static int build_requests(invocation *inv, bool client_streaming, ProtobufCMessa
                 rc = CLI_EXIT_USAGE;
                 goto out;
             }
-            roots = xrealloc(roots, (n_roots + 1) * sizeof *roots);
+            roots = xrealloc(roots, (n_roots + 1) *
+                                        sizeof *roots); /* NOLINT(bugprone-sizeof-expression) */
             roots[n_roots++] = j;
             at += json_tokener_get_parse_end(tok);
         }
@@ -923,11 +926,11 @@ static int build_requests(invocation *inv, bool client_streaming, ProtobufCMessa
             goto out;
         }
     } else {
-        roots = xmalloc(sizeof *roots);
+        roots = xmalloc(sizeof *roots); /* NOLINT(bugprone-sizeof-expression) */
         roots[n_roots++] = json_object_new_object();
     }
 
-    msgs = xcalloc(n_roots, sizeof *msgs);
+    msgs = xcalloc(n_roots, sizeof *msgs); /* NOLINT(bugprone-sizeof-expression) */
     for (size_t r = 0; r < n_roots; r++) {
         if (!json_object_is_type(roots[r], json_type_object)) {
             usage_error(inv, "-d: the request must be a JSON object");
@@ -1055,7 +1058,7 @@ static int conn_open(invocation *inv, conn *c)
         goto fail;
     return CLI_EXIT_OK;
 fail:
-    fprintf(stderr, "herald: %s\n", err ? err : "cannot create the channel");
+    (void)fprintf(stderr, "herald: %s\n", err ? err : "cannot create the channel");
     free(err);
     return CLI_EXIT_OPERATIONAL;
 }
@@ -1150,9 +1153,9 @@ static bool print_one(const invocation *inv, const ProtobufCMessage *m, bool str
     char *err = NULL;
     out_format f = resolve_out(inv);
     if (stream && f == OUT_TABLE && index > 0)
-        fputc('\n', stdout);
+        (void)fputc('\n', stdout);
     if (!out_message(m, f, stream, inv->emit_defaults, &err)) {
-        fprintf(stderr, "herald: cannot print the response: %s\n", err);
+        (void)fprintf(stderr, "herald: cannot print the response: %s\n", err);
         free(err);
         return false;
     }
@@ -1166,14 +1169,15 @@ static int connect_or_fail(invocation *inv, conn *c, int64_t timeout_ms, int fai
     herald_connect_result r = herald_channel_connect(c->ch, timeout_ms, true);
     if (r == HERALD_CONNECT_READY) {
         if (inv->verbose)
-            fprintf(stderr, "* connected to %s in %" PRId64 " ms\n", c->target, now_mono_ms() - t0);
+            (void)fprintf(stderr, "* connected to %s in %" PRId64 " ms\n", c->target,
+                          now_mono_ms() - t0);
         return CLI_EXIT_OK;
     }
     if (r == HERALD_CONNECT_TIMEOUT)
-        fprintf(stderr, "%s: cannot connect to %s: timed out after %" PRId64 " ms\n", what,
-                c->target, timeout_ms);
+        (void)fprintf(stderr, "%s: cannot connect to %s: timed out after %" PRId64 " ms\n", what,
+                      c->target, timeout_ms);
     else
-        fprintf(stderr, "%s: cannot connect to %s: connection failed\n", what, c->target);
+        (void)fprintf(stderr, "%s: cannot connect to %s: connection failed\n", what, c->target);
     return fail_code;
 }
 
@@ -1182,7 +1186,7 @@ static int rpc_exit(const herald_status *st, const sigctx *sig)
     if (st->code == 0)
         return CLI_EXIT_OK;
     if (atomic_load(&((sigctx *)sig)->interrupted)) {
-        fprintf(stderr, "herald: interrupted\n");
+        (void)fprintf(stderr, "herald: interrupted\n");
         return CLI_EXIT_INTERRUPTED;
     }
     out_rpc_error(st);
@@ -1205,18 +1209,18 @@ static int run_call(invocation *inv)
     rc = build_requests(inv, cs, &reqs, &n_reqs);
     if (rc != CLI_EXIT_OK)
         goto out_noinit;
-    snprintf(path, sizeof path, "/%s/%s", inv->svc->desc->name, inv->method->name);
+    (void)snprintf(path, sizeof path, "/%s/%s", inv->svc->desc->name, inv->method->name);
     if (inv->verbose) {
-        fprintf(stderr, "> %s (%s)\n", path,
-                cs && ss ? "bidi"
-                : cs     ? "client stream"
-                : ss     ? "server stream"
-                         : "unary");
+        (void)fprintf(stderr, "> %s (%s)\n", path,
+                      cs && ss ? "bidi"
+                      : cs     ? "client stream"
+                      : ss     ? "server stream"
+                               : "unary");
         for (size_t i = 0; i < n_reqs; i++) {
             char *err = NULL;
             pbjson_options o = { .resolve = registry_resolve };
             char *j = pbjson_encode_string(reqs[i], &o, JSON_C_TO_STRING_PLAIN, &err);
-            fprintf(stderr, "> %s\n", j ? j : err);
+            (void)fprintf(stderr, "> %s\n", j ? j : err);
             free(j);
             free(err);
         }
@@ -1224,8 +1228,9 @@ static int run_call(invocation *inv)
 
     c.service_config = retry_config(inv->svc->desc, inv->method, reqs, n_reqs);
     if (inv->verbose)
-        fprintf(stderr, "* retries: %s\n",
-                c.service_config ? "up to 3 attempts on UNAVAILABLE" : "none (no request_id)");
+        (void)fprintf(stderr, "* retries: %s\n",
+                      c.service_config ? "up to 3 attempts on UNAVAILABLE"
+                                       : "none (no request_id)");
     signals_start(&sig);
     herald_client_init();
     rc = conn_open(inv, &c);
@@ -1255,7 +1260,7 @@ static int run_call(invocation *inv)
         char *err = NULL;
         herald_call *call = herald_call_start(c.ch, path, &co, &err);
         if (!call) {
-            fprintf(stderr, "herald: %s\n", err);
+            (void)fprintf(stderr, "herald: %s\n", err);
             free(err);
             rc = CLI_EXIT_OPERATIONAL;
             goto out;
@@ -1284,8 +1289,8 @@ static int run_call(invocation *inv)
             out_metadata(&st);
     }
     if (inv->verbose)
-        fprintf(stderr, "* %s %s in %.1f ms\n", path, herald_code_name(st.code),
-                (double)(now_mono_us() - t0) / 1000.0);
+        (void)fprintf(stderr, "* %s %s in %.1f ms\n", path, herald_code_name(st.code),
+                      (double)(now_mono_us() - t0) / 1000.0);
     if (rc == CLI_EXIT_OK)
         rc = rpc_exit(&st, &sig);
 out:
@@ -1330,7 +1335,7 @@ static int run_health(invocation *inv)
 
     if (!registry_method_find(
             inv->watch ? "grpc.health.v1.Health/Watch" : "grpc.health.v1.Health/Check", &hs, &hm)) {
-        fprintf(stderr, "herald: grpc.health.v1.Health is missing from the registry\n");
+        (void)fprintf(stderr, "herald: grpc.health.v1.Health is missing from the registry\n");
         return CLI_EXIT_OPERATIONAL;
     }
     /* The request: {"service": NAME}. */
@@ -1339,7 +1344,7 @@ static int run_health(invocation *inv)
                            json_object_new_string(inv->service ? inv->service : ""));
     char *err = NULL;
     if (pbjson_decode(root, hm->input, NULL, &req, &err) != ST_OK) {
-        fprintf(stderr, "error: %s\n", err);
+        (void)fprintf(stderr, "error: %s\n", err);
         free(err);
         json_object_put(root);
         return HEALTH_BAD_ARGS;
@@ -1373,22 +1378,22 @@ static int run_health(invocation *inv)
         if (inv->verbose)
             out_metadata(&st);
         if (st.code != 0) {
-            fprintf(stderr, "error: health rpc failed: %s: %s\n", herald_code_name(st.code),
-                    st.message);
+            (void)fprintf(stderr, "error: health rpc failed: %s: %s\n", herald_code_name(st.code),
+                          st.message);
             rc = HEALTH_RPC_FAILED;
             goto out;
         }
         print_one(inv, resp, false, 0);
         rc = health_exit_for(resp);
         if (rc != HEALTH_OK)
-            fprintf(stderr, "error: service unhealthy\n");
+            (void)fprintf(stderr, "error: service unhealthy\n");
         goto out;
     }
     /* Watch: print each status until the stream ends, the deadline or ^C;
      * the exit status follows the last status seen. */
     herald_call *call = herald_call_start(c.ch, path, &co, &err);
     if (!call) {
-        fprintf(stderr, "error: %s\n", err);
+        (void)fprintf(stderr, "error: %s\n", err);
         free(err);
         rc = HEALTH_RPC_FAILED;
         goto out;
@@ -1408,8 +1413,8 @@ static int run_health(invocation *inv)
     herald_call_free(call);
     if (last < 0 || (st.code != 0 && st.code != 4 /* DEADLINE_EXCEEDED ends a bounded watch */ &&
                      !atomic_load(&sig.interrupted))) {
-        fprintf(stderr, "error: health rpc failed: %s: %s\n", herald_code_name(st.code),
-                st.message);
+        (void)fprintf(stderr, "error: health rpc failed: %s: %s\n", herald_code_name(st.code),
+                      st.message);
         rc = HEALTH_RPC_FAILED;
     } else {
         rc = last;
@@ -1444,7 +1449,7 @@ static void inv_fini(invocation *inv)
 static int report_usage(invocation *inv)
 {
     char *ctx = inv_context(inv);
-    fprintf(stderr, "herald: %s\nTry '%s --help'.\n", inv->error, ctx);
+    (void)fprintf(stderr, "herald: %s\nTry '%s --help'.\n", inv->error, ctx);
     free(ctx);
     return inv->cmd == CMD_HEALTH ? HEALTH_BAD_ARGS : CLI_EXIT_USAGE;
 }
@@ -1461,8 +1466,8 @@ int cli_main(int argc, char **argv)
     parse_args(&inv, argc, argv);
 
     if (inv.version || inv.cmd == CMD_VERSION) {
-        printf("herald %s (commit %s), libherald_client %s\n", HERALD_VERSION, HERALD_COMMIT,
-               HERALD_CLIENT_VERSION);
+        (void)printf("herald %s (commit %s), libherald_client %s\n", HERALD_VERSION, HERALD_COMMIT,
+                     HERALD_CLIENT_VERSION);
         goto out;
     }
     if (inv.help || inv.cmd == CMD_HELP || (inv.cmd == CMD_NONE && !inv.error && argc <= 1)) {

@@ -95,7 +95,9 @@ static char *cell_text(json_object *j, bool truncate)
     case json_type_string: {
         const char *s = json_object_get_string(j);
         for (; *s; s++)
-            strbuf_putc(&b, (unsigned char)*s < 0x20 ? ' ' : *s);
+            strbuf_putc(&b, (unsigned char)*s < 0x20
+                                ? ' '
+                                : *s); /* NOLINT(bugprone-narrowing-conversions) */
         break;
     }
     case json_type_array: {
@@ -144,7 +146,7 @@ static char *header_text(const char *key)
     for (const char *p = key; *p; p++) {
         if (*p >= 'A' && *p <= 'Z' && p != key && p[-1] != '.')
             strbuf_putc(&b, '_');
-        strbuf_putc(&b, (*p >= 'a' && *p <= 'z') ? (char)(*p - 'a' + 'A') : *p);
+        strbuf_putc(&b, (char)((*p >= 'a' && *p <= 'z') ? *p - 'a' + 'A' : *p));
     }
     return strbuf_take(&b);
 }
@@ -244,7 +246,7 @@ static void print_table(FILE *fp, json_object *arr, int indent)
         }
         while (line.len > 0 && line.data[line.len - 1] == ' ')
             line.data[--line.len] = '\0';
-        fprintf(fp, "%s\n", line.len ? line.data : "");
+        (void)fprintf(fp, "%s\n", line.len ? line.data : "");
         free(cells[r]);
     }
     strbuf_fini(&line);
@@ -279,26 +281,27 @@ static void print_kv(FILE *fp, json_object *obj, int indent)
     json_object_object_foreach(obj, key, val)
     {
         if (json_object_is_type(val, json_type_object) && json_object_object_length(val) > 0) {
-            fprintf(fp, "%*s%s:\n", indent, "", key);
+            (void)fprintf(fp, "%*s%s:\n", indent, "", key);
             print_kv(fp, val, indent + 2);
         } else if (is_object_array(val)) {
-            fprintf(fp, "%*s%s:\n", indent, "", key);
+            (void)fprintf(fp, "%*s%s:\n", indent, "", key);
             print_table(fp, val, indent + 2);
         } else {
             char *text = cell_text(val, false);
             if (json_object_is_type(val, json_type_string) &&
                 strchr(json_object_get_string(val), '\n')) {
                 /* Multi-line text (a post body) keeps its lines. */
-                fprintf(fp, "%*s%s:\n", indent, "", key);
+                (void)fprintf(fp, "%*s%s:\n", indent, "", key);
                 const char *s = json_object_get_string(val);
                 while (*s) {
                     const char *nl = strchr(s, '\n');
                     size_t n = nl ? (size_t)(nl - s) : strlen(s);
-                    fprintf(fp, "%*s%.*s\n", indent + 2, "", (int)n, s);
+                    (void)fprintf(fp, "%*s%.*s\n", indent + 2, "", (int)n, s);
                     s += n + (nl ? 1 : 0);
                 }
             } else {
-                fprintf(fp, "%*s%s:%*s %s\n", indent, "", key, (int)(kw - strlen(key)), "", text);
+                (void)fprintf(fp, "%*s%s:%*s %s\n", indent, "", key, (int)(kw - strlen(key)), "",
+                              text);
             }
             free(text);
         }
@@ -309,12 +312,12 @@ void out_table(FILE *fp, json_object *j)
 {
     if (!json_object_is_type(j, json_type_object)) {
         char *t = cell_text(j, false);
-        fprintf(fp, "%s\n", t);
+        (void)fprintf(fp, "%s\n", t);
         free(t);
         return;
     }
     if (json_object_object_length(j) == 0) {
-        fputs("(empty)\n", fp);
+        (void)fputs("(empty)\n", fp);
         return;
     }
     /* A list response: one array of objects, the rest scalars (the page
@@ -340,7 +343,7 @@ void out_table(FILE *fp, json_object *j)
                 json_object_object_add(rest, k2, json_object_get(v2));
         }
         if (json_object_object_length(rest) > 0) {
-            fputc('\n', fp);
+            (void)fputc('\n', fp);
             print_kv(fp, rest, 0);
         }
         json_object_put(rest);
@@ -365,10 +368,10 @@ bool out_message(const ProtobufCMessage *m, out_format f, bool compact, bool emi
         strbuf b = { 0 };
         json_put(&b, j, 0, !compact);
         strbuf_putc(&b, '\n');
-        fwrite(b.data, 1, b.len, stdout);
+        (void)fwrite(b.data, 1, b.len, stdout);
         strbuf_fini(&b);
     }
-    fflush(stdout);
+    (void)fflush(stdout);
     json_object_put(j);
     return true;
 }
@@ -377,8 +380,8 @@ bool out_message(const ProtobufCMessage *m, out_format f, bool compact, bool emi
 
 void out_rpc_error(const herald_status *st)
 {
-    fprintf(stderr, "herald: %s: %s\n", herald_code_name(st->code),
-            st->message && st->message[0] ? st->message : "(no message)");
+    (void)fprintf(stderr, "herald: %s: %s\n", herald_code_name(st->code),
+                  st->message && st->message[0] ? st->message : "(no message)");
     for (size_t i = 0; i < st->n_details; i++) {
         const herald_status_detail *d = &st->details[i];
         const char *slash = strrchr(d->type_url, '/');
@@ -394,9 +397,9 @@ void out_rpc_error(const herald_status *st)
             protobuf_c_message_free_unpacked(m, NULL);
         }
         if (json)
-            fprintf(stderr, "  %s: %s\n", tname, json);
+            (void)fprintf(stderr, "  %s: %s\n", tname, json);
         else
-            fprintf(stderr, "  %s (%zu bytes)\n", d->type_url, d->value_len);
+            (void)fprintf(stderr, "  %s (%zu bytes)\n", d->type_url, d->value_len);
         free(json);
         free(err);
     }
@@ -408,10 +411,11 @@ static void print_md(const char *dir, const herald_metadata *md, size_t n)
         size_t kl = strlen(md[i].key);
         if (kl > 4 && strcmp(md[i].key + kl - 4, "-bin") == 0) {
             char *b64 = pbjson_base64_encode((const uint8_t *)md[i].value, md[i].value_len);
-            fprintf(stderr, "%s %s: %s\n", dir, md[i].key, b64);
+            (void)fprintf(stderr, "%s %s: %s\n", dir, md[i].key, b64);
             free(b64);
         } else {
-            fprintf(stderr, "%s %s: %.*s\n", dir, md[i].key, (int)md[i].value_len, md[i].value);
+            (void)fprintf(stderr, "%s %s: %.*s\n", dir, md[i].key, (int)md[i].value_len,
+                          md[i].value);
         }
     }
 }

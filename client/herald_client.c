@@ -11,7 +11,6 @@
 #include "herald_client.h"
 
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +30,7 @@ static void *hc_alloc(size_t n)
 {
     void *p = calloc(1, n ? n : 1);
     if (!p) {
-        fputs("herald_client: out of memory\n", stderr);
+        (void)fputs("herald_client: out of memory\n", stderr);
         abort();
     }
     return p;
@@ -51,21 +50,23 @@ static char *hc_strdup(const char *s)
     return s ? hc_strndup(s, strlen(s)) : NULL;
 }
 
-static char *hc_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *hc_printf(const char *fmt, ...)
+/* a + b + c + d + e, any of them NULL for nothing: a new string. */
+static char *hc_concat(const char *a, const char *b, const char *c, const char *d, const char *e)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    va_list ap2;
-    va_copy(ap2, ap);
-    int n = vsnprintf(NULL, 0, fmt, ap2);
-    va_end(ap2);
-    char *p = hc_alloc(n > 0 ? (size_t)n + 1 : 1);
-    if (n > 0)
-        vsnprintf(p, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    return p;
+    const char *parts[] = { a, b, c, d, e };
+    size_t n = 0;
+    for (size_t i = 0; i < 5; i++)
+        n += parts[i] ? strlen(parts[i]) : 0;
+    char *out = hc_alloc(n + 1);
+    size_t at = 0;
+    for (size_t i = 0; i < 5; i++) {
+        size_t len = parts[i] ? strlen(parts[i]) : 0;
+        if (len)
+            memcpy(out + at, parts[i], len);
+        at += len;
+    }
+    out[at] = '\0';
+    return out;
 }
 
 static const char *const code_names[] = {
@@ -482,7 +483,7 @@ bool herald_channel_open(const herald_channel_options *o, herald_channel **out, 
         goto out;
     }
     if (o->token)
-        ch->auth = hc_printf("Bearer %s", o->token);
+        ch->auth = hc_concat("Bearer ", o->token, NULL, NULL, NULL);
     *out = ch;
     ch = NULL;
     ok = true;
@@ -684,7 +685,7 @@ int herald_call_unary(herald_channel *ch, const char *path, const ProtobufCMessa
     ops[5].data.recv_status_on_client.error_string = &error_string;
     grpc_call_error e = grpc_call_start_batch(call, ops, 6, &link, NULL);
     if (e != GRPC_CALL_OK) {
-        char *msg = hc_printf("cannot start call: %s", call_error_name(e));
+        char *msg = hc_concat("cannot start call: ", call_error_name(e), NULL, NULL, NULL);
         status_local(st, GRPC_STATUS_INTERNAL, msg);
         free(msg);
         goto out;
@@ -697,7 +698,8 @@ int herald_call_unary(herald_channel *ch, const char *path, const ProtobufCMessa
         } else {
             *resp = unpack_buffer(recv_bb, resp_desc);
             if (!*resp) {
-                char *msg = hc_printf("cannot parse the response as %s", resp_desc->name);
+                char *msg =
+                    hc_concat("cannot parse the response as ", resp_desc->name, NULL, NULL, NULL);
                 status_local(st, GRPC_STATUS_INTERNAL, msg);
                 free(msg);
             }
@@ -852,7 +854,7 @@ int herald_call_recv(herald_call *c, const ProtobufCMessageDescriptor *d, Protob
     *msg = unpack_buffer(bb, d);
     grpc_byte_buffer_destroy(bb);
     if (!*msg) {
-        char *why = hc_printf("cannot parse a response message as %s", d->name);
+        char *why = hc_concat("cannot parse a response message as ", d->name, NULL, NULL, NULL);
         grpc_call_cancel_with_status(c->call, GRPC_STATUS_INTERNAL, why, NULL);
         free(why);
         return -1;
@@ -1015,7 +1017,7 @@ herald_stub *herald_stub_new(herald_channel *ch, const ProtobufCServiceDescripto
     s->ch = ch;
     s->paths = hc_alloc((d->n_methods ? d->n_methods : 1) * sizeof *s->paths);
     for (unsigned i = 0; i < d->n_methods; i++)
-        s->paths[i] = hc_printf("/%s/%s", d->name, d->methods[i].name);
+        s->paths[i] = hc_concat("/", d->name, "/", d->methods[i].name, NULL);
     herald_status_init(&s->status);
     return s;
 }

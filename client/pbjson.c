@@ -82,6 +82,20 @@ static void path_pop(jctx *c, size_t mark)
 
 /* ---- names ---- */
 
+static char ascii_upper(char c)
+{
+    if (c >= 'a' && c <= 'z')
+        return (char)(c - 'a' + 'A');
+    return c;
+}
+
+static char ascii_lower(char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return (char)(c - 'A' + 'a');
+    return c;
+}
+
 char *pbjson_json_name(const char *proto_name)
 {
     size_t n = strlen(proto_name);
@@ -93,7 +107,7 @@ char *pbjson_json_name(const char *proto_name)
         if (ch == '_') {
             upper_next = true;
         } else if (upper_next) {
-            out[j++] = (ch >= 'a' && ch <= 'z') ? (char)(ch - 'a' + 'A') : ch;
+            out[j++] = ascii_upper(ch);
             upper_next = false;
         } else {
             out[j++] = ch;
@@ -130,7 +144,10 @@ bool pbjson_field_is_map(const ProtobufCMessageDescriptor *parent,
         if (*p == '_') {
             cap = true;
         } else {
-            strbuf_putc(&want, (cap && *p >= 'a' && *p <= 'z') ? (char)(*p - 'a' + 'A') : *p);
+            if (cap)
+                strbuf_putc(&want, ascii_upper(*p));
+            else
+                strbuf_putc(&want, *p);
             cap = false;
         }
     }
@@ -334,7 +351,9 @@ char *pbjson_base64_encode(const uint8_t *data, size_t len)
             v |= (uint32_t)data[i + 1] << 8;
         out[j++] = b64_std[(v >> 18) & 63];
         out[j++] = b64_std[(v >> 12) & 63];
-        out[j++] = (i + 1 < len) ? b64_std[(v >> 6) & 63] : '=';
+        out[j++] = b64_std[(v >> 6) & 63];
+        if (i + 1 >= len)
+            out[j - 1] = '=';
         out[j++] = '=';
     }
     out[j] = '\0';
@@ -426,11 +445,11 @@ static void put_nanos(char *buf, size_t cap, int32_t nanos)
     if (nanos == 0)
         buf[0] = '\0';
     else if (nanos % 1000000 == 0)
-        snprintf(buf, cap, ".%03d", (int)(nanos / 1000000));
+        (void)snprintf(buf, cap, ".%03d", (int)(nanos / 1000000));
     else if (nanos % 1000 == 0)
-        snprintf(buf, cap, ".%06d", (int)(nanos / 1000));
+        (void)snprintf(buf, cap, ".%06d", (int)(nanos / 1000));
     else
-        snprintf(buf, cap, ".%09d", (int)nanos);
+        (void)snprintf(buf, cap, ".%09d", (int)nanos);
 }
 
 bool pbjson_format_timestamp(int64_t seconds, int32_t nanos, char *buf, size_t cap)
@@ -512,7 +531,7 @@ bool pbjson_parse_timestamp(const char *s, int64_t *seconds, int32_t *nanos)
         if (!read_digits(&s, 2, &oh) || *s++ != ':' || !read_digits(&s, 2, &om) || oh > 23 ||
             om > 59)
             return false;
-        offset_s = sign * (oh * 3600 + om * 60);
+        offset_s = (int64_t)sign * (oh * 3600 + om * 60);
     } else {
         return false;
     }
@@ -524,7 +543,8 @@ bool pbjson_parse_timestamp(const char *s, int64_t *seconds, int32_t *nanos)
     bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
     if (d > mdays[mo - 1] + (mo == 2 && leap))
         return false;
-    int64_t t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - offset_s;
+    int64_t t =
+        days_from_civil(y, mo, d) * 86400 + (int64_t)h * 3600 + (int64_t)mi * 60 + sec - offset_s;
     if (t < TS_MIN_SECONDS || t > TS_MAX_SECONDS)
         return false;
     *seconds = t;
@@ -638,13 +658,13 @@ static char *enum_short_name(const ProtobufCEnumDescriptor *ed, const char *name
         if (upper && i > 0 &&
             ((sn[i - 1] >= 'a' && sn[i - 1] <= 'z') || (sn[i - 1] >= '0' && sn[i - 1] <= '9')))
             strbuf_putc(&prefix, '_');
-        strbuf_putc(&prefix, (ch >= 'a' && ch <= 'z') ? (char)(ch - 'a' + 'A') : ch);
+        strbuf_putc(&prefix, ascii_upper(ch));
     }
     strbuf_putc(&prefix, '_');
     bool has_prefix = strncmp(name, prefix.data, prefix.len) == 0 && name[prefix.len] != '\0';
     char *out = xstrdup(has_prefix ? name + prefix.len : name);
     for (char *p = out; *p && has_prefix; p++)
-        *p = *p == '_' ? '-' : (*p >= 'A' && *p <= 'Z') ? (char)(*p - 'A' + 'a') : *p;
+        *p = (*p == '_') ? '-' : ascii_lower(*p); /* NOLINT(bugprone-narrowing-conversions) */
     strbuf_fini(&prefix);
     return out;
 }
@@ -660,7 +680,7 @@ static json_object *json_double(double d, bool is_float)
     char buf[40];
     /* The shortest representation that reads back to the same value. */
     for (int prec = is_float ? 6 : 15; prec <= 17; prec++) {
-        snprintf(buf, sizeof buf, "%.*g", prec, d);
+        (void)snprintf(buf, sizeof buf, "%.*g", prec, d);
         if (is_float ? strtof(buf, NULL) == (float)d : strtod(buf, NULL) == d)
             break;
     }
@@ -697,12 +717,12 @@ static status enc_value(jctx *c, const ProtobufCFieldDescriptor *f, const void *
     case PROTOBUF_C_TYPE_INT64:
     case PROTOBUF_C_TYPE_SINT64:
     case PROTOBUF_C_TYPE_SFIXED64:
-        snprintf(buf, sizeof buf, "%" PRId64, *(const int64_t *)p);
+        (void)snprintf(buf, sizeof buf, "%" PRId64, *(const int64_t *)p);
         *out = json_object_new_string(buf);
         return ST_OK;
     case PROTOBUF_C_TYPE_UINT64:
     case PROTOBUF_C_TYPE_FIXED64:
-        snprintf(buf, sizeof buf, "%" PRIu64, *(const uint64_t *)p);
+        (void)snprintf(buf, sizeof buf, "%" PRIu64, *(const uint64_t *)p);
         *out = json_object_new_string(buf);
         return ST_OK;
     case PROTOBUF_C_TYPE_FLOAT:
@@ -765,20 +785,20 @@ static status enc_map_key(jctx *c, const ProtobufCFieldDescriptor *kf, const voi
     case PROTOBUF_C_TYPE_INT32:
     case PROTOBUF_C_TYPE_SINT32:
     case PROTOBUF_C_TYPE_SFIXED32:
-        snprintf(buf, cap, "%" PRId32, *(const int32_t *)p);
+        (void)snprintf(buf, cap, "%" PRId32, *(const int32_t *)p);
         break;
     case PROTOBUF_C_TYPE_UINT32:
     case PROTOBUF_C_TYPE_FIXED32:
-        snprintf(buf, cap, "%" PRIu32, *(const uint32_t *)p);
+        (void)snprintf(buf, cap, "%" PRIu32, *(const uint32_t *)p);
         break;
     case PROTOBUF_C_TYPE_INT64:
     case PROTOBUF_C_TYPE_SINT64:
     case PROTOBUF_C_TYPE_SFIXED64:
-        snprintf(buf, cap, "%" PRId64, *(const int64_t *)p);
+        (void)snprintf(buf, cap, "%" PRId64, *(const int64_t *)p);
         break;
     case PROTOBUF_C_TYPE_UINT64:
     case PROTOBUF_C_TYPE_FIXED64:
-        snprintf(buf, cap, "%" PRIu64, *(const uint64_t *)p);
+        (void)snprintf(buf, cap, "%" PRIu64, *(const uint64_t *)p);
         break;
     default:
         return jfail(c, "unsupported map key type");
@@ -1256,9 +1276,9 @@ static status dec_string(jctx *c, json_object *j, char **out)
 static status dec_value(jctx *c, const ProtobufCFieldDescriptor *f, json_object *j, void *dst)
 {
     status st;
-    int64_t sv;
-    uint64_t uv;
-    double d;
+    int64_t sv = 0;
+    uint64_t uv = 0;
+    double d = 0;
     switch (f->type) {
     case PROTOBUF_C_TYPE_INT32:
     case PROTOBUF_C_TYPE_SINT32:
@@ -1395,7 +1415,8 @@ static status dec_repeated(jctx *c, ProtobufCMessage *m, const ProtobufCFieldDes
         if (!json_object_is_type(j, json_type_object))
             return jfail(c, "expected an object (map), got %s", jtype_name(j));
         size_t n = (size_t)json_object_object_length(j);
-        ProtobufCMessage **entries = xcalloc(n ? n : 1, sizeof *entries);
+        ProtobufCMessage **entries =
+            xcalloc(n ? n : 1, sizeof *entries); /* NOLINT(bugprone-sizeof-expression) */
         *arrp = entries;
         *count = 0;
         const ProtobufCMessageDescriptor *ed = f->descriptor;

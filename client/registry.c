@@ -78,9 +78,9 @@ static void build(void)
     enums = (const ProtobufCEnumDescriptor **)es.items;
     n_enums = es.n;
     if (n_msgs)
-        qsort(msgs, n_msgs, sizeof *msgs, cmp_msg);
+        qsort(msgs, n_msgs, sizeof *msgs, cmp_msg); /* NOLINT(bugprone-sizeof-expression) */
     if (n_enums)
-        qsort(enums, n_enums, sizeof *enums, cmp_enum);
+        qsort(enums, n_enums, sizeof *enums, cmp_enum); /* NOLINT(bugprone-sizeof-expression) */
 }
 
 const registry_service *registry_service_find(const char *full_name)
