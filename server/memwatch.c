@@ -166,9 +166,9 @@ static memwatch_level next_level(memwatch_level cur, int64_t rss, int64_t soft, 
 static void log_transition(const memwatch *m, memwatch_level from, memwatch_level to, int64_t rss)
 {
     char rss_s[32], limit_s[32], soft_s[32];
-    snprintf(rss_s, sizeof rss_s, "%lld", (long long)rss);
-    snprintf(limit_s, sizeof limit_s, "%lld", (long long)m->opt.limit_bytes);
-    snprintf(soft_s, sizeof soft_s, "%lld", (long long)m->soft_bytes);
+    (void)snprintf(rss_s, sizeof rss_s, "%lld", (long long)rss);
+    (void)snprintf(limit_s, sizeof limit_s, "%lld", (long long)m->opt.limit_bytes);
+    (void)snprintf(soft_s, sizeof soft_s, "%lld", (long long)m->soft_bytes);
     log_field f[] = { LOG_S("from", memwatch_level_name(from)),
                       LOG_S("to", memwatch_level_name(to)), LOG_RAW("rss_bytes", rss_s),
                       LOG_RAW("soft_limit_bytes", soft_s), LOG_RAW("limit_bytes", limit_s) };

@@ -165,7 +165,7 @@ static void put_double(strbuf *b, double v)
     }
     char buf[40];
     for (int prec = 15; prec <= 17; prec++) {
-        snprintf(buf, sizeof buf, "%.*g", prec, v);
+        (void)snprintf(buf, sizeof buf, "%.*g", prec, v);
         if (strtod(buf, NULL) == v)
             break;
     }
@@ -313,10 +313,10 @@ void metrics_histogram(metrics_writer *w, const metrics_label *labels, size_t n_
         if (i < n_bounds) {
             strbuf tmp = { 0 };
             put_double(&tmp, bounds[i]);
-            snprintf(le, sizeof le, "%s", tmp.data);
+            (void)snprintf(le, sizeof le, "%s", tmp.data);
             strbuf_fini(&tmp);
         } else {
-            snprintf(le, sizeof le, "+Inf");
+            (void)snprintf(le, sizeof le, "+Inf");
         }
         cum += buckets[i];
         if (!put_series(w, "_bucket", labels, n_labels, le)) {
@@ -556,7 +556,7 @@ void metrics_write_upstreams(metrics_writer *w, const http_upstream_stats *ups, 
     /* llm and webhook always, plus any other upstream seen. */
     static const char *const known[] = { "llm", "webhook" };
     size_t n_all = 0;
-    const http_upstream_stats **all = xcalloc(n + 2, sizeof *all);
+    const http_upstream_stats **all = xcalloc(n + 2, sizeof(const http_upstream_stats *));
     http_upstream_stats zero[2];
     memset(zero, 0, sizeof zero);
     for (size_t k = 0; k < 2; k++) {
@@ -844,7 +844,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     if (LOG_WARN < atomic_load(&log_level))
         return;
     char msg[512];
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    (void)vsnprintf(msg, sizeof msg, fmt, ap);
     size_t n = strlen(msg);
     while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
         msg[--n] = '\0';

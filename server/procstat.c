@@ -158,7 +158,7 @@ static void boot_time_init(void)
         }
     }
     free(line);
-    fclose(f);
+    (void)fclose(f);
 }
 
 int64_t procstat_rss_bytes(void)
@@ -180,7 +180,7 @@ int64_t procstat_open_fds(void)
     while ((e = readdir(d)) != NULL) {
         if (e->d_name[0] == '.')
             continue;
-        if (atoi(e->d_name) == own)
+        if (strtol(e->d_name, NULL, 10) == own)
             continue;
         n++;
     }
