@@ -208,6 +208,18 @@ static const cfg_key cfg_keys[] = {
     { "llm.max_attempts", CFG_INT, F(llm_max_attempts, int), "3", 1, 10, 0,
       "HERALD_LLM_MAX_ATTEMPTS", NULL, NULL, NULL, NULL,
       "LLM requests per call: 429, 5xx and connection failures are retried within the deadline" },
+    { "learning.checkpoint_ms", CFG_DURATION_MS, F(learning_checkpoint_ms, int64_t), "24h", 0, 2592000000LL, 0,
+      "HERALD_LEARNING_CHECKPOINT", NULL, NULL, NULL, NULL,
+      "a post's outcome (reward) is computed this long after it was published" },
+    { "learning.half_life_days", CFG_INT, F(learning_half_life_days, int), "90", 0, 3650, 0,
+      "HERALD_LEARNING_HALF_LIFE_DAYS", NULL, NULL, NULL, NULL,
+      "an outcome's weight in the arm statistics halves every this many days; 0 = never" },
+    { "learning.min_impressions", CFG_INT, F(learning_min_impressions, int), "100", 1, 1000000000, 0,
+      "HERALD_LEARNING_MIN_IMPRESSIONS", NULL, NULL, NULL, NULL,
+      "outcomes of posts with fewer impressions are recorded but not learnt from" },
+    { "learning.job_interval_ms", CFG_DURATION_MS, F(learning_job_interval_ms, int64_t), "60s", 1000, 86400000, 0,
+      "HERALD_LEARNING_JOB_INTERVAL", NULL, NULL, NULL, NULL,
+      "how often the outcome checkpoint job looks for posts past their checkpoint" },
 };
 /* clang-format on */
 

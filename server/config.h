@@ -122,6 +122,12 @@ typedef struct config {
     int64_t llm_max_response_bytes; /* llm.max_response_bytes */
     int llm_max_attempts;           /* llm.max_attempts */
 
+    /* the learner (outcomes.h) */
+    int64_t learning_checkpoint_ms;   /* learning.checkpoint_ms */
+    int learning_half_life_days;      /* learning.half_life_days (0 = no discounting) */
+    int learning_min_impressions;     /* learning.min_impressions */
+    int64_t learning_job_interval_ms; /* learning.job_interval_ms */
+
     struct config_priv *priv;
 } config;
 
