@@ -27,9 +27,13 @@ for f in include/herald/herald_client.h include/herald/herald/v1/ops.pb-c.h \
          share/herald/proto/herald/v1/ops.proto bin/herald; do
     [ -e "$TMP/prefix/$f" ] || { echo "missing after install: $f" >&2; exit 1; }
 done
-cc -std=c11 -Wall -Wextra -Werror "$SRC/client/examples/get_profile.c" \
+# A sanitizer build's library needs the same runtime in the program.
+SAN=$(sed -n 's/^SANITIZE:STRING=//p' "$BUILD/CMakeCache.txt")
+CFLAGS=(-std=c11 -Wall -Wextra -Werror)
+[ -n "$SAN" ] && CFLAGS+=("-fsanitize=$SAN")
+cc "${CFLAGS[@]}" "$SRC/client/examples/get_profile.c" \
     $(pkg-config --cflags --libs herald_client) -o "$TMP/gp_shared"
-cc -std=c11 -Wall -Wextra -Werror "$SRC/client/examples/get_profile.c" \
+cc "${CFLAGS[@]}" "$SRC/client/examples/get_profile.c" \
     $(pkg-config --cflags herald_client) "$TMP/prefix/lib/libherald_client.a" \
     "$TMP/prefix/lib/libherald_proto.a" $(pkg-config --libs grpc libprotobuf-c) -lpthread \
     -o "$TMP/gp_static"
