@@ -847,15 +847,22 @@ static status mutate_body(handler_tx *tx, const handler_mutation *m, ProtobufCMe
 
 bool handler_mutate(rpc_call *call, const handler_mutation *m, handler_result *r)
 {
-    handler_tx tx = { .call = call, .ctx = m->ctx };
+    r->reply = NULL;
+    r->replayed = false;
+    db_conn *db = handler_db(call);
+    if (db == NULL)
+        return false;
+    return handler_mutate_on(call, db, m, r);
+}
+
+bool handler_mutate_on(rpc_call *call, db_conn *db, const handler_mutation *m, handler_result *r)
+{
+    handler_tx tx = { .call = call, .db = db, .ctx = m->ctx };
     ProtobufCMessage *reply = NULL;
     status st;
 
     r->reply = NULL;
     r->replayed = false;
-    tx.db = handler_db(call);
-    if (tx.db == NULL)
-        return false;
 
     if (m->request_id == NULL || m->request_id[0] == '\0') {
         st = db_begin(tx.db, handler_budget_ms(call));

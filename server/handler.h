@@ -292,4 +292,11 @@ typedef struct handler_result {
  * ended with a failure. */
 bool handler_mutate(rpc_call *call, const handler_mutation *m, handler_result *r);
 
+/* handler_mutate on db instead of the worker's connection: for a detached
+ * call finished on another thread that owns db (a worker's connection must
+ * never be used off its thread; ContentService finishes LLM-backed calls on
+ * its own completion thread). The caller passed the schema gate
+ * (handler_db) when the call started. */
+bool handler_mutate_on(rpc_call *call, db_conn *db, const handler_mutation *m, handler_result *r);
+
 #endif
