@@ -516,6 +516,58 @@ class Health(unittest.TestCase):
         self.assertEqual(rc, 0, err)
 
 
+class Tls(unittest.TestCase):
+    """The TLS flags (grpcurl's and grpc-health-probe's names) against an
+    rpc_testd serving a self-signed certificate for 127.0.0.1 / localhost."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="herald-cli-tls-")
+        cls.cert = os.path.join(cls.dir, "cert.pem")
+        key = os.path.join(cls.dir, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                        "-subj", "/CN=localhost", "-addext",
+                        "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", key,
+                        "-out", cls.cert], check=True, capture_output=True, timeout=60)
+        cls.srv = Server([os.path.join(BIN, "rpc_testd"), "--workers", "1", "--log-level",
+                          "error", "--tls-cert", cls.cert, "--tls-key", key])
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.stop()
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def test_call_with_ca_name_and_insecure(self):
+        a = self.srv.addr
+        for flags in (["--cacert", self.cert], ["--cacert", self.cert, "--servername", "localhost"],
+                      ["--insecure"], ["--tls", "--insecure"]):
+            rc, out, err, _ = herald("call", "grpc.health.v1.Health/Check", "--addr", a, *flags)
+            self.assertEqual(rc, 0, (flags, err))
+            self.assertEqual(json.loads(out), {"status": "SERVING"})
+        # The system roots do not know the certificate; plaintext cannot talk to TLS.
+        for flags in (["--tls"], ["--cacert", self.cert, "--servername", "wrong.example"], []):
+            rc, _, err, _ = herald("call", "grpc.health.v1.Health/Check", "--addr", a,
+                                   "--connect-timeout", "3s", *flags)
+            self.assertEqual(rc, 1, (flags, err))
+            self.assertIn("cannot connect", err)
+        rc, _, err, _ = herald("call", "grpc.health.v1.Health/Check", "--addr", a, "--plaintext",
+                               "--insecure")
+        self.assertEqual(rc, 2)
+        self.assertIn("--plaintext contradicts the TLS flags", err)
+
+    def test_health_probe_tls_flags(self):
+        a = self.srv.addr
+        rc, out, err, _ = herald("health", "--addr", a, "--tls", "--tls-ca-cert", self.cert,
+                                 "--tls-server-name", "localhost", "--connect-timeout", "5s",
+                                 "--rpc-timeout", "5s")
+        self.assertEqual(rc, 0, err)
+        rc, _, err, _ = herald("health", "--addr", a, "--tls", "--tls-no-verify",
+                               "--connect-timeout", "5s", "--rpc-timeout", "5s")
+        self.assertEqual(rc, 0, err)
+        rc, _, err, _ = herald("health", "--addr", a, "--tls", "--connect-timeout", "3s")
+        self.assertEqual(rc, 2, err)  # verification failed: no connection
+
+
 class Describe(unittest.TestCase):
     def test_list_and_describe(self):
         rc, out, _, _ = herald("list")
