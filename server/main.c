@@ -153,6 +153,8 @@ static void log_change(const cfg_key *k, const char *old_val, const char *new_va
 /* Runs on the signal thread only, so *applied and *owned need no lock.
  * *applied is what the last reload applied (at first the start-up config);
  * *owned is the reload-made copy behind it, if any. */
+static void reload_tls(const config *c);
+
 static void reload_config(const config **applied, config **owned)
 {
     config fresh;
@@ -187,6 +189,7 @@ static void reload_config(const config **applied, config **owned)
         }
         free(aerr);
     }
+    reload_tls(&fresh);
     if (rc.n_applied == 0)
         log_info("config reloaded: no reloadable setting changed");
 
@@ -286,6 +289,36 @@ static char *read_pem(const char *key, const char *path)
         strbuf_append(&b, chunk, n);
     fclose(f);
     return strbuf_take(&b);
+}
+
+/* SIGHUP: re-reads the TLS files (cert-manager rewrites them in place) and
+ * hands them to the main server for the connections that follow. Runs on the
+ * signal thread; life.mu keeps the server from being freed meanwhile. */
+static void reload_tls(const config *c)
+{
+    if (c->tls_cert[0] == '\0')
+        return;
+    char *cert = read_pem("tls.cert", c->tls_cert);
+    char *key = read_pem("tls.key", c->tls_key);
+    char *ca = c->tls_client_ca[0] != '\0' ? read_pem("tls.client_ca", c->tls_client_ca) : NULL;
+    char *err = NULL;
+    status st = ST_INVALID;
+    if (cert != NULL && key != NULL && (c->tls_client_ca[0] == '\0' || ca != NULL)) {
+        pthread_mutex_lock(&life.mu);
+        if (life.servers[0] != NULL)
+            st = rpc_server_reload_tls(life.servers[0], cert, key, ca, &err);
+        pthread_mutex_unlock(&life.mu);
+    }
+    if (st == ST_OK) {
+        log_info("TLS certificates reloaded: new connections use them");
+    } else {
+        log_field f[] = { LOG_S("error", err != NULL ? err : "cannot read the TLS files") };
+        log_event(LOG_ERROR, "TLS certificates not reloaded; keeping the current ones", f, 1);
+    }
+    free(err);
+    free(ca);
+    free(key);
+    free(cert);
 }
 
 /* The listen address with the bound port: "0.0.0.0:0" -> "0.0.0.0:41234". */

@@ -128,6 +128,12 @@ struct rpc_server {
     char *tls_cert;
     char *tls_key;
     char *tls_ca;
+    /* tls_mu protects tls_cert, tls_key, tls_ca and the generations: a
+     * reload (rpc_server_reload_tls) replaces the PEMs while core fetches
+     * them at each handshake (tls_fetch). */
+    pthread_mutex_t tls_mu;
+    uint64_t tls_gen;     /* bumped by each reload */
+    uint64_t tls_fetched; /* the generation core last took */
     grpc_server *server;
     grpc_completion_queue *shutdown_cq;
     rpc_method *methods; /* registration order, reversed */
@@ -1547,6 +1553,8 @@ rpc_server *rpc_server_new(const rpc_options *opt, char **err)
     if (s->opt.call_arena_bytes == 0)
         s->opt.call_arena_bytes = 16 << 20;
     pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_init(&s->tls_mu, NULL);
+    s->tls_gen = 1; /* core's first fetch takes it */
 
     grpc_arg args[] = {
         arg_int(GRPC_ARG_ALLOW_REUSEPORT, 0), /* P9 */
@@ -1696,17 +1704,74 @@ status rpc_server_add_stream(rpc_server *s, const char *path, const rpc_stream_h
     return ST_OK;
 }
 
-static grpc_server_credentials *server_creds(const rpc_server *s)
+/* Core calls this before each TLS handshake (and once when the port is
+ * added): a new config only when a reload happened since the last fetch.
+ * Core owns the config it gets (the PEMs are copied into it) and keeps the
+ * previous certificates when the new ones do not load (it logs why). */
+static grpc_ssl_certificate_config_reload_status tls_fetch(void *user,
+                                                           grpc_ssl_server_certificate_config **cfg)
+{
+    rpc_server *s = user;
+    grpc_ssl_certificate_config_reload_status rc = GRPC_SSL_CERTIFICATE_CONFIG_RELOAD_UNCHANGED;
+    pthread_mutex_lock(&s->tls_mu);
+    if (s->tls_fetched != s->tls_gen) {
+        grpc_ssl_pem_key_cert_pair pair = { s->tls_key, s->tls_cert };
+        /* Core 1.51 asserts that a fetched config has roots even when client
+         * certificates are not requested (ssl_security_connector.cc:366);
+         * without a client CA none are asked for, so any PEM will do: the
+         * server's own chain. */
+        const char *roots = s->tls_ca ? s->tls_ca : s->tls_cert;
+        *cfg = grpc_ssl_server_certificate_config_create(roots, &pair, 1);
+        s->tls_fetched = s->tls_gen;
+        rc =
+            *cfg ? GRPC_SSL_CERTIFICATE_CONFIG_RELOAD_NEW : GRPC_SSL_CERTIFICATE_CONFIG_RELOAD_FAIL;
+    }
+    pthread_mutex_unlock(&s->tls_mu);
+    return rc;
+}
+
+static grpc_server_credentials *server_creds(rpc_server *s)
 {
     if (!s->tls_cert)
         return grpc_insecure_server_credentials_create();
-    grpc_ssl_pem_key_cert_pair pair = { s->tls_key, s->tls_cert };
     grpc_ssl_client_certificate_request_type req = GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE;
     if (s->tls_ca)
         req = s->opt.tls_require_client_cert
                   ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
                   : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY;
-    return grpc_ssl_server_credentials_create_ex(s->tls_ca, &pair, 1, req, NULL);
+    grpc_ssl_server_credentials_options *o =
+        grpc_ssl_server_credentials_create_options_using_config_fetcher(req, tls_fetch, s);
+    return o ? grpc_ssl_server_credentials_create_with_options(o) : NULL;
+}
+
+status rpc_server_reload_tls(rpc_server *s, const char *cert_pem, const char *key_pem,
+                             const char *client_ca_pem, char **err)
+{
+    *err = NULL;
+    if (!cert_pem || !key_pem || !cert_pem[0] || !key_pem[0]) {
+        *err = xstrdup("TLS needs both a certificate and a key");
+        return ST_INVALID;
+    }
+    pthread_mutex_lock(&s->tls_mu);
+    if (!s->tls_cert || !client_ca_pem != !s->tls_ca) {
+        pthread_mutex_unlock(&s->tls_mu);
+        *err = xstrdup(!s->tls_cert ? "the server was started without TLS; restart to turn it on"
+                                    : "a reload cannot turn client certificate checks on or off; "
+                                      "restart to do that");
+        return ST_INVALID;
+    }
+    char *old[3] = { s->tls_cert, s->tls_key, s->tls_ca };
+    s->tls_cert = xstrdup(cert_pem);
+    s->tls_key = xstrdup(key_pem);
+    s->tls_ca = dup_or_null(client_ca_pem);
+    s->opt.tls_cert_pem = s->tls_cert;
+    s->opt.tls_key_pem = s->tls_key;
+    s->opt.tls_client_ca_pem = s->tls_ca;
+    s->tls_gen++;
+    pthread_mutex_unlock(&s->tls_mu);
+    for (int i = 0; i < 3; i++)
+        free(old[i]);
+    return ST_OK;
 }
 
 static void worker_setup(rpc_server *s, rpc_worker *w, int index, rpc_pool pool)
@@ -1924,6 +1989,7 @@ void rpc_server_free(rpc_server *s)
     free(s->tls_cert);
     free(s->tls_key);
     free(s->tls_ca);
+    pthread_mutex_destroy(&s->tls_mu);
     pthread_mutex_destroy(&s->lock);
     free(s);
 }

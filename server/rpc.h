@@ -139,6 +139,17 @@ status rpc_server_add_stream(rpc_server *s, const char *path, const rpc_stream_h
 status rpc_server_start(rpc_server *s, char **err);
 int rpc_server_port(const rpc_server *s); /* the bound port after start */
 
+/* New TLS material (PEM contents, copied) for the connections accepted from
+ * now on; open connections keep theirs (SIGHUP certificate rotation). Core
+ * loads it at the next handshake and, when it does not load (a key that
+ * does not match, bad PEM), logs that and keeps the previous certificates.
+ * ST_INVALID with *err (caller frees) for a server started without TLS, a
+ * missing certificate or key, or client_ca_pem set when the server was
+ * started without one (or the reverse): restart for those. Any thread, at
+ * any time between rpc_server_new and rpc_server_free. */
+status rpc_server_reload_tls(rpc_server *s, const char *cert_pem, const char *key_pem,
+                             const char *client_ca_pem, char **err);
+
 /* Graceful stop, from any thread but a pool thread: stop accepting (new calls
  * get UNAVAILABLE), let in-flight calls run for up to grace_ms, cancel the
  * rest (clients see UNAVAILABLE), join the threads. Calls that had arrived

@@ -166,6 +166,64 @@ class Cli(unittest.TestCase):
         self.assertNotEqual(r.returncode, 0)
 
 
+class Reload(unittest.TestCase):
+    """SIGHUP re-reads tls.cert/tls.key/tls.client_ca: connections made after
+    it see the new certificate, and a broken file keeps the old one."""
+
+    def test_sighup_rotates_certificate(self):
+        d = os.path.join(PKI.dir, "live")
+        os.makedirs(d, exist_ok=True)
+        live = {n: os.path.join(d, n) for n in ("cert.pem", "key.pem", "ca.pem")}
+
+        def install(cert, key, ca="ca.crt"):
+            for dst, src in ((live["cert.pem"], cert), (live["key.pem"], key),
+                             (live["ca.pem"], ca)):
+                with open(dst + ".tmp", "wb") as f:
+                    f.write(PKI.read(src))
+                os.rename(dst + ".tmp", dst)
+
+        install("server.crt", "server.key")
+        srv = sc.Heraldd(env={"HERALD_TLS_CERT": live["cert.pem"],
+                              "HERALD_TLS_KEY": live["key.pem"],
+                              "HERALD_TLS_CLIENT_CA": live["ca.pem"]})
+        try:
+            with sc.tls_channel(srv.target, PKI, client="client") as ch:
+                sc.wait_serving(ch)
+            # a client trusting only ca2 fails before the rotation
+            with sc.tls_channel(srv.target, PKI, ca="ca2.crt", client="client") as ch:
+                with self.assertRaises(grpc.RpcError):
+                    check_with(ch)
+            install("server2.crt", "server2.key")
+            srv.hup()
+            t0 = time.monotonic()
+            ok = False
+            while time.monotonic() - t0 < 10 and not ok:
+                with sc.tls_channel(srv.target, PKI, ca="ca2.crt", client="client") as ch:
+                    try:
+                        ok = check_with(ch) == 1
+                    except grpc.RpcError:
+                        time.sleep(0.1)
+            print("  new certificate served %.0f ms after SIGHUP" %
+                  ((time.monotonic() - t0) * 1000))
+            self.assertTrue(ok, "server2's certificate never served:\n" + srv.log_text()[-2000:])
+            with sc.tls_channel(srv.target, PKI, ca="ca.crt", client="client") as ch:
+                with self.assertRaises(grpc.RpcError):
+                    check_with(ch)
+            self.assertIn(b"TLS certificates reloaded", srv.log_bytes())
+            # a key that does not match: core keeps serving server2's pair
+            install("server.crt", "server2.key")
+            srv.hup()
+            time.sleep(0.5)
+            with sc.tls_channel(srv.target, PKI, ca="ca2.crt", client="client") as ch:
+                self.assertEqual(check_with(ch), 1)
+            self.assertTrue(srv.alive())
+        finally:
+            self.assertEqual(srv.stop(), 0, srv.log_text()[-2000:])
+            ok, bad = sc.json_lines_ok(srv.log_bytes())
+            self.assertTrue(ok, bad)
+            srv.cleanup()
+
+
 class ServerTlsOnly(unittest.TestCase):
     """tls.cert/tls.key without tls.client_ca: no client certificate needed."""
 
