@@ -475,7 +475,9 @@ static void store_ready_changed(bool ready, const char *why, void *user)
 static status store_interceptor(rpc_call *call, void *user)
 {
     (void)user;
-    status st = auth_check(api_auth, call, NULL); /* sets the call's status on failure */
+    const char *who = NULL;
+    status st = auth_check(api_auth, call, &who); /* sets the call's status on failure */
+    rpc_call_set_principal(call, who);            /* the token's name (NULL: none) */
     if (st != ST_OK)
         return st;
     worker *w = rpc_call_worker(call);

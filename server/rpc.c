@@ -184,6 +184,7 @@ struct rpc_call {
     bool request_kept;
     char *peer; /* lazily, gpr_malloc'd */
     char request_id[REQUEST_ID_MAX + 1];
+    const char *principal; /* rpc_call_set_principal; borrowed, NULL = none */
 
     /* Status. */
     status st;
@@ -1394,6 +1395,7 @@ static void call_record(rpc_call *c)
         LOG_S("grpc.error", err),
         LOG_S("peer.address", peer),
         LOG_S("request_id", c->request_id),
+        LOG_S("auth.principal", c->principal),
         LOG_S("trace_id", trace_id[0] ? trace_id : NULL),
         LOG_S("span.kind", "server"),
         LOG_S("system", "grpc"),
@@ -2134,6 +2136,11 @@ void *rpc_call_user(const rpc_call *c)
 void rpc_call_set_user(rpc_call *c, void *p)
 {
     c->user = p;
+}
+
+void rpc_call_set_principal(rpc_call *c, const char *name)
+{
+    c->principal = name;
 }
 
 void rpc_call_set_statusv(rpc_call *c, status st, const char *fmt, va_list ap)

@@ -196,6 +196,10 @@ size_t rpc_call_request_bytes(const rpc_call *c); /* serialized size received */
 const uint8_t *rpc_call_request_data(const rpc_call *c, size_t *len);
 void *rpc_call_user(const rpc_call *c); /* per-call slot for the app */
 void rpc_call_set_user(rpc_call *c, void *p);
+/* Who the caller is (a token's name, never a secret), written to the call's
+ * access log line as "auth.principal". Borrowed: name must outlive the
+ * server. Call it from the interceptor or the handler's thread. */
+void rpc_call_set_principal(rpc_call *c, const char *name);
 
 /* Status. The last rpc_call_set_status before the call ends wins. The
  * message is for humans: no SQL, secrets or stack traces. */

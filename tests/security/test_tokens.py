@@ -193,6 +193,7 @@ class Tokens(unittest.TestCase):
             self.assertNotIn(t.encode(), log, "token of %s in the log" % name)
         self.assertIn(b'"auth on: bearer tokens required"', log)
         self.assertIn(b"token reader lacks scope", log)  # names, not secrets
+        self.assertIn(b'"auth.principal":"reader"', log)  # who, on the access line
         ok, bad = sc.json_lines_ok(SRV.log_bytes())
         self.assertTrue(ok, bad)
         env = dict(os.environ, HERALD_TOKENS_FILE=TOKFILE)
