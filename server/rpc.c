@@ -43,6 +43,7 @@
 #include <grpc/grpc_security.h>
 #include <grpc/slice.h>
 #include <grpc/support/alloc.h>
+#include <grpc/support/log.h>
 #include <grpc/support/time.h>
 
 #include "google/protobuf/any.pb-c.h"
@@ -1463,10 +1464,34 @@ static void *worker_main(void *arg)
 
 static atomic_int global_refs;
 
+/* gRPC core's own messages (a refused TLS handshake, ...) would go to stderr
+ * in core's format; through our log every line stays one JSON object. Core's
+ * errors are mostly about peers (a client with a bad certificate), not
+ * about us, so they are warnings; a failed core assertion (core aborts
+ * next) stays an error. */
+static void core_log(gpr_log_func_args *a)
+{
+    int level = LOG_DEBUG;
+    if (a->severity == GPR_LOG_SEVERITY_ERROR)
+        level = strncmp(a->message, "assertion failed", 16) == 0 ? LOG_ERROR : LOG_WARN;
+    else if (a->severity == GPR_LOG_SEVERITY_INFO)
+        level = LOG_INFO;
+    if (level < atomic_load(&log_level))
+        return;
+    const char *file = a->file ? strrchr(a->file, '/') : NULL;
+    char line[16];
+    snprintf(line, sizeof line, "%d", a->line);
+    log_field f[] = { LOG_S("component", "grpc-core"), LOG_S("file", file ? file + 1 : a->file),
+                      LOG_RAW("line", line) };
+    log_event(level, a->message, f, 3);
+}
+
 void rpc_global_init(void)
 {
-    if (atomic_fetch_add(&global_refs, 1) == 0)
+    if (atomic_fetch_add(&global_refs, 1) == 0) {
+        gpr_set_log_function(core_log);
         grpc_init();
+    }
 }
 
 void rpc_global_fini(void)
