@@ -39,22 +39,29 @@ endif()
 if(TARGET herald_handler)
   herald_fuzz_target(fuzz_auth LIBS herald_handler)
   herald_fuzz_target(fuzz_descset LIBS herald_handler)
+endif()
 
-  # Handlers with a fake per-call runtime (fake_rpc.c) instead of rpc.c: the
-  # handler toolkit, the services and the worker are compiled in, and every
-  # library but the runtime's is linked.
-  set(S ${CMAKE_SOURCE_DIR}/server)
-  file(GLOB FUZZ_SVC_SRCS CONFIGURE_DEPENDS ${S}/svc_*.c)
-  set(fuzz_request_libs)
-  foreach(lib herald_store herald_cache herald_domain herald_http)
-    if(TARGET ${lib})
-      list(APPEND fuzz_request_libs ${lib})
+# Handlers with a fake per-call runtime (fake_rpc.c) instead of rpc.c: what
+# heraldd is made of but main.c, and what it links but the runtime's and the
+# admin listener's libraries. The fake defines every per-call rpc_* function,
+# so the linker never pulls rpc.o out of libherald_rpc.a (if it ever had to,
+# the duplicate definitions would stop the link: a handler then uses a
+# runtime function that fake_rpc.c must learn).
+if(TARGET heraldd)
+  get_target_property(heraldd_srcs heraldd SOURCES)
+  get_target_property(heraldd_libs heraldd LINK_LIBRARIES)
+  set(fuzz_request_srcs)
+  foreach(src IN LISTS heraldd_srcs)
+    if(NOT IS_ABSOLUTE ${src})
+      set(src ${CMAKE_SOURCE_DIR}/server/${src})
+    endif()
+    if(NOT src MATCHES "/main\\.c$")
+      list(APPEND fuzz_request_srcs ${src})
     endif()
   endforeach()
-  herald_fuzz_target(fuzz_request
-    SOURCES ${FUZZ_DIR}/fake_rpc.c ${FUZZ_SVC_SRCS} ${S}/handler.c ${S}/profiles.c
-            ${S}/worker.c ${S}/config.c ${S}/log.c
-    LIBS ${fuzz_request_libs} herald_proto herald_common PkgConfig::JSONC Threads::Threads)
+  list(REMOVE_ITEM heraldd_libs herald_rpc herald_admin)
+  herald_fuzz_target(fuzz_request SOURCES ${FUZZ_DIR}/fake_rpc.c ${fuzz_request_srcs}
+    LIBS ${heraldd_libs} herald_proto herald_common PkgConfig::JSONC Threads::Threads)
 endif()
 
 add_custom_target(fuzz_all DEPENDS ${FUZZ_TARGETS})
