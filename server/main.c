@@ -71,7 +71,9 @@
 
 #include "cache.h"
 #include "db.h"
+#include "http.h"
 #include "migrate.h"
+#include "pregen.h"
 #include "svc.h"
 
 #ifndef HERALD_VERSION
@@ -672,6 +674,13 @@ static int serve(const config *cfg, const config_cli *cli, sigset_t *sigs)
                        LOG_S("tls", cert != NULL ? (ca != NULL ? "mtls" : "tls") : "off") };
     log_event(LOG_INFO, "listening", lf, 4);
 
+    /* ContentService's LLM client, completion threads and pre-generation job */
+    pregen_options pgo = { .cfg = cfg, .dbo = &shared.dbo, .srv = srv };
+    if (pregen_start(&pgo, &err) != ST_OK) {
+        startup_error("%s", err);
+        goto out;
+    }
+
     /* The store, once probes can reach us: migrations, then readiness. */
     if (!shared.have_db) {
         log_warn("database_url is empty: readiness stays NOT_SERVING and calls that need the "
@@ -729,6 +738,7 @@ out:
     life.servers[1] = NULL;
     pthread_mutex_unlock(&life.mu);
     db_pinger_stop(pinger); /* before health_free: it calls health_set */
+    pregen_stop();          /* after the drain, before rpc_server_free (detached calls) */
     rpc_server_free(hsrv);
     rpc_server_free(srv); /* joins the workers: their connections close */
     reflection_free(refl);
@@ -854,6 +864,10 @@ int main(int argc, char **argv)
     sigaddset(&sigs, SIGHUP);
     sigaddset(&sigs, SIGUSR1); /* main wakes the signal thread with it at exit */
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    if (http_global_init() != ST_OK) { /* libcurl, before any thread exists */
+        fprintf(stderr, "heraldd: cannot initialise libcurl\n");
+        return 1;
+    }
     /* A client vanishing mid-write must not kill the process. */
     signal(SIGPIPE, SIG_IGN);
 
@@ -896,5 +910,6 @@ int main(int argc, char **argv)
 out:
     free(err);
     config_fini(&cfg);
+    http_global_fini();
     return rc;
 }
