@@ -8,7 +8,8 @@
  * thread takes them with sigwait (SIGUSR1 is blocked too: main's way to wake
  * that thread at exit):
  *   SIGHUP          re-read the config file and environment; CFG_RELOAD rows
- *                   (log.level, log.format) apply, each change is logged.
+ *                   (log.level, log.format, auth.tokens, db.slow_query_ms)
+ *                   apply, each change is logged.
  *   SIGTERM/SIGINT  main drains (conventions §9): every health entry
  *                   NOT_SERVING (pushed to Watchers), wait shutdown.delay_ms,
  *                   end the Watch streams, stop accepting and give in-flight
@@ -44,6 +45,13 @@
  * database configured". Redis is optional: without redis_url every cache
  * lookup is a miss. A redis_url that does not parse is a configuration error.
  *
+ * Around the store ("process-wide services" below has the order): the memory
+ * manager (over memory.limit_mb, expensive RPCs get RESOURCE_EXHAUSTED), the
+ * http client and the LLM provider, the figures of GetStatus/GetSloReport,
+ * the admin HTTP listener (/metrics, /healthz, /readyz on admin_listen),
+ * ContentService's completion threads and the one background-jobs runner
+ * (register_jobs; started once the schema is verified).
+ *
  * Exit status: 0 clean stop; 1 start-up failure (bind, TLS files, services)
  * or a failed migrate command; 64 usage error; 78 bad configuration; 128+N
  * forced by a second signal. */
@@ -72,7 +80,12 @@
 #include "cache.h"
 #include "db.h"
 #include "http.h"
+#include "jobs.h"
+#include "llm.h"
+#include "memwatch.h"
+#include "metrics.h"
 #include "migrate.h"
+#include "ops_status.h"
 #include "pregen.h"
 #include "svc.h"
 
@@ -178,6 +191,7 @@ static void reload_config(const config **applied, config **owned)
     config_changes(*applied, &fresh, log_change, &rc);
     atomic_store(&log_level, fresh.log_level);
     atomic_store(&log_format_, fresh.log_format);
+    db_slow_threshold_set_ms(fresh.db_slow_query_ms);
     if (api_auth != NULL && strcmp(fresh.auth_tokens, (*applied)->auth_tokens) != 0) {
         char *aerr = NULL;
         if (auth_reload(api_auth, fresh.auth_tokens, &aerr) == ST_OK) {
@@ -397,6 +411,9 @@ typedef struct store_state {
     health *h;
     ProtobufCService **svcs;
     size_t n_svcs;
+    ops_status *ops;            /* each ping's outcome goes to GetStatus */
+    jobs *jobs;                 /* started once the schema is verified; NULL without a database */
+    bool jobs_started;          /* main (before the pinger starts), then the pinger thread */
     char last_migrate_err[512]; /* the last logged migrate failure, to log each once */
 } store_state;
 
@@ -440,6 +457,24 @@ static status store_migrate(store_state *ss, int64_t lock_wait_ms, char *why, si
     return st;
 }
 
+/* Background jobs run only against a verified schema: started by main when
+ * the start-up migration verified it, else by the pinger's first good probe
+ * (never both: main calls this before it starts the pinger). */
+static void store_start_jobs(store_state *ss)
+{
+    char *err = NULL;
+    if (ss->jobs == NULL || ss->jobs_started)
+        return;
+    if (jobs_start(ss->jobs, &err) != ST_OK) {
+        log_field f[] = { LOG_S("error", err != NULL ? err : "") };
+        log_event(LOG_ERROR, "background jobs not started", f, 1);
+        free(err);
+        return;
+    }
+    ss->jobs_started = true;
+    log_debug("background jobs started");
+}
+
 /* db_probe_fn of the readiness pinger (its thread): applies pending
  * migrations while they are still owed, then checks the schema. */
 static status store_probe(db_conn *db, char *why, size_t cap, void *user)
@@ -448,15 +483,21 @@ static status store_probe(db_conn *db, char *why, size_t cap, void *user)
     worker_schema was = worker_schema_get(ss->shared);
     if (was == WORKER_SCHEMA_PENDING && ss->shared->cfg->migrate_on_start) {
         status st = store_migrate(ss, 2000, why, cap);
-        if (st != ST_OK)
+        if (st != ST_OK) {
+            ops_status_note_ping(ss->ops, false, 0, why);
             return st;
+        }
     }
+    int64_t t0 = now_mono_us();
     status st = migrate_check_conn(db, why, cap, NULL);
+    ops_status_note_ping(ss->ops, st == ST_OK, (double)(now_mono_us() - t0) / 1000.0, why);
     if (st == ST_OK && worker_schema_get(ss->shared) != WORKER_SCHEMA_OK) {
         atomic_store(&ss->shared->schema, WORKER_SCHEMA_OK);
         log_info("database schema verified at version %lld: serving",
                  (long long)migrate_expected_version());
     }
+    if (st == ST_OK)
+        store_start_jobs(ss);
     return st;
 }
 
@@ -472,14 +513,19 @@ static void store_ready_changed(bool ready, const char *why, void *user)
     log_event(ready ? LOG_INFO : LOG_WARN, ready ? "ready" : "not ready", f, 2);
 }
 
-/* Runs before every handler: names the RPC on the worker's connection for
- * the slow-query log. */
+/* Runs before every handler (user: the worker_shared): the bearer token,
+ * then the memory manager's admission (expensive RPCs over the limit get
+ * RESOURCE_EXHAUSTED with a retry delay), then names the RPC on the worker's
+ * connection for the slow-query log. */
 static status store_interceptor(rpc_call *call, void *user)
 {
-    (void)user;
+    worker_shared *shared = user;
     const char *who = NULL;
     status st = auth_check(api_auth, call, &who); /* sets the call's status on failure */
     rpc_call_set_principal(call, who);            /* the token's name (NULL: none) */
+    if (st != ST_OK)
+        return st;
+    st = memwatch_intercept(shared->mem, call); /* sets the call's status on refusal */
     if (st != ST_OK)
         return st;
     worker *w = rpc_call_worker(call);
@@ -543,6 +589,201 @@ fail:
     return NULL;
 }
 
+/* ---- process-wide services (start order; serve() stops them in reverse) ----
+ *   1. the memory manager           memwatch.h  (before the server: the interceptor reads it)
+ *   2. outbound HTTP and the LLM    http.h, llm.h
+ *   3. the status figures           ops_status.h (GetStatus, GetSloReport)
+ *   4. the admin HTTP listener      metrics.h   (after rpc_server_start)
+ *   5. ContentService's threads     pregen.h
+ *   6. background jobs              jobs.h      (once the schema is verified) */
+
+/* RSS against memory.limit_mb. NULL (logged) when its thread cannot start. */
+static memwatch *start_memwatch(const config *cfg)
+{
+    memwatch_options mo;
+    char *err = NULL;
+
+    memwatch_options_init(&mo);
+    mo.limit_bytes = (int64_t)cfg->memory_limit_mb << 20;
+    mo.soft_pct = cfg->memory_soft_pct;
+    mo.sample_ms = cfg->memory_sample_ms;
+    memwatch *m = memwatch_new(&mo);
+    if (memwatch_start(m, &err) != ST_OK) {
+        startup_error("memory manager: %s", err != NULL ? err : "cannot start");
+        free(err);
+        memwatch_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+/* The curl-multi client and the LLM provider over it. false (logged) when
+ * the http thread cannot start. The LLM client exists even without llm.url
+ * (llm_configured() is then false). */
+static bool start_outbound(const config *cfg, http_client **http, llm_client **llm)
+{
+    char *err = NULL;
+    *http = http_client_new(&err);
+    if (*http == NULL) {
+        startup_error("cannot start the http client: %s", err != NULL ? err : "failed");
+        free(err);
+        return false;
+    }
+    llm_config lc;
+    llm_config_from(&lc, cfg);
+    *llm = llm_new(&lc, *http);
+    if (llm_configured(*llm)) {
+        log_field f[] = { LOG_S("model", llm_model(*llm)) };
+        log_event(LOG_INFO, "LLM provider configured", f, 1);
+    } else {
+        log_info("llm.url is empty: drafts come from the built-in generator");
+    }
+    return true;
+}
+
+/* /metrics, /healthz and /readyz on admin_listen. NULL (logged) when it
+ * cannot bind. */
+static metrics *start_admin(const config *cfg, rpc_server *srv, health *h,
+                            const worker_shared *shared)
+{
+    metrics_options mo;
+    char *err = NULL;
+
+    metrics_options_init(&mo);
+    mo.listen_addr = cfg->admin_listen;
+    mo.rpc = srv;
+    mo.health = h;
+    mo.mem = shared->mem;
+    mo.db = shared->have_db;
+    mo.cache = shared->cache;
+    mo.http = shared->http;
+    mo.version = HERALD_VERSION;
+    mo.commit = HERALD_COMMIT;
+    metrics *m = metrics_new(&mo);
+    if (metrics_start(m, &err) != ST_OK) {
+        startup_error("admin_listen %s: %s", cfg->admin_listen, err != NULL ? err : "failed");
+        free(err);
+        metrics_free(m);
+        return NULL;
+    }
+    char *addr = bound_addr(cfg->admin_listen, metrics_port(m));
+    char port[16];
+    snprintf(port, sizeof port, "%d", metrics_port(m));
+    log_field f[] = { LOG_S("addr", addr), LOG_RAW("port", port) };
+    log_event(LOG_INFO, "admin listener up", f, 2);
+    free(addr);
+    return m;
+}
+
+/* ---- background jobs ---- */
+
+enum {
+    IDEM_PRUNE_INTERVAL_MS = 10 * 60 * 1000,
+    IDEM_PRUNE_LOCK_MS = 60 * 1000,
+    IDEM_PRUNE_BATCH = 1000,
+    /* Keys stay replayable for at least 24 h (conventions §5); the extra
+     * hour absorbs clock differences between replicas. */
+    IDEM_RETENTION_S = DB_IDEM_RETENTION_MIN_S + 3600,
+};
+
+/* job_fn: deletes expired idempotency keys, a batch per transaction, until
+ * none is left or the budget is spent. */
+static status job_idem_prune(db_conn *db, int64_t budget_ms, char *note, size_t cap, void *user)
+{
+    (void)user;
+    int64_t until = now_mono_ms() + budget_ms, total = 0, deleted = 0;
+    status st = ST_OK;
+    do {
+        int64_t left = until - now_mono_ms();
+        if (left <= 0)
+            break;
+        st = db_idem_prune(db, left, IDEM_RETENTION_S, IDEM_PRUNE_BATCH, &deleted);
+        if (st == ST_OK)
+            total += deleted;
+    } while (st == ST_OK && deleted == IDEM_PRUNE_BATCH);
+    if (st != ST_OK)
+        snprintf(note, cap, "pruned %lld keys, then: %s", (long long)total, db_errmsg(db));
+    else if (total > 0)
+        snprintf(note, cap, "pruned %lld keys", (long long)total);
+    return st;
+}
+
+/* jobs_result_fn, on the runner's thread only (so the table below needs no
+ * lock): a run that did something at info, a routine one at debug, a
+ * failure at warn; a job that cannot even be claimed (database away) is
+ * logged once per distinct reason. */
+static void job_result(const char *name, bool ran, status st, const char *note, double ms,
+                       void *user)
+{
+    enum { SEEN = 16 };
+    static struct {
+        char name[65];
+        char err[200];
+    } seen[SEEN];
+    worker_shared *shared = user;
+    size_t i = 0;
+    while (i < SEEN && seen[i].name[0] != '\0' && strcmp(seen[i].name, name) != 0)
+        i++;
+    if (i < SEEN && seen[i].name[0] == '\0')
+        snprintf(seen[i].name, sizeof seen[i].name, "%s", name);
+
+    if (!ran && st == ST_OK)
+        return; /* another replica had it */
+    if (!ran) {
+        if (i < SEEN && strcmp(seen[i].err, note != NULL ? note : "") == 0)
+            return;
+        if (i < SEEN)
+            snprintf(seen[i].err, sizeof seen[i].err, "%s", note != NULL ? note : "");
+        log_field f[] = { LOG_S("job", name), LOG_S("status", status_name(st)),
+                          LOG_S("error", note != NULL ? note : "") };
+        /* quiet while the schema is not there yet: readiness says so already */
+        log_event(worker_schema_get(shared) == WORKER_SCHEMA_OK ? LOG_WARN : LOG_DEBUG,
+                  "background job not claimed", f, 3);
+        return;
+    }
+    if (i < SEEN)
+        seen[i].err[0] = '\0';
+    bool routine = st == ST_OK && (note == NULL || note[0] == '\0' || strncmp(note, "0 ", 2) == 0 ||
+                                   strncmp(note, "skipped", 7) == 0);
+    char ms_s[32];
+    snprintf(ms_s, sizeof ms_s, "%.1f", ms);
+    log_field f[] = { LOG_S("job", name), LOG_S("status", status_name(st)),
+                      LOG_S("note", note != NULL ? note : ""), LOG_RAW("ms", ms_s) };
+    log_event(st != ST_OK ? LOG_WARN : routine ? LOG_DEBUG : LOG_INFO, "background job ran", f, 4);
+}
+
+/* The one runner (its own thread and connection); NULL without a database. */
+static jobs *new_jobs(worker_shared *shared)
+{
+    if (!shared->have_db)
+        return NULL;
+    char host[128] = "heraldd";
+    (void)gethostname(host, sizeof host - 1);
+    host[sizeof host - 1] = '\0';
+    char *owner = xasprintf("%s:%ld", host, (long)getpid());
+    jobs_options jo = {
+        .db = &shared->dbo, .owner = owner, .on_result = job_result, .user = shared
+    };
+    jobs *j = jobs_new(&jo);
+    free(owner);
+    return j;
+}
+
+/* THE place where background jobs are registered (before jobs_start). A
+ * module with a job adds a line here (its jobs_add or *_jobs_add):
+ *   - idempotency-key pruning (here);
+ *   - ContentService's pre-generation: pregen_start(.jobs = j) adds it;
+ *   - learning's outcome checkpoints: outcomes_jobs_add(j, cfg), once wired;
+ *   - lease expiry and publishing (publisher.h), once wired. */
+static void register_jobs(jobs *j, const config *cfg)
+{
+    (void)cfg;
+    if (j == NULL)
+        return;
+    jobs_add(j, "idempotency_prune", IDEM_PRUNE_INTERVAL_MS, IDEM_PRUNE_LOCK_MS, job_idem_prune,
+             NULL);
+}
+
 /* ---- serve ---- */
 
 static int serve(const config *cfg, const config_cli *cli, sigset_t *sigs)
@@ -560,6 +801,12 @@ static int serve(const config *cfg, const config_cli *cli, sigset_t *sigs)
     worker_shared shared = { .cfg = cfg };
     store_state ss = { .shared = &shared, .svcs = svcs, .n_svcs = n_svcs };
     db_pinger *pinger = NULL;
+    memwatch *mem = NULL;
+    http_client *http = NULL;
+    llm_client *llm = NULL;
+    ops_status *ops = NULL;
+    metrics *met = NULL;
+    jobs *bg = NULL;
 
     atomic_store(&log_level, cfg->log_level);
     atomic_store(&log_format_, cfg->log_format);
@@ -569,6 +816,7 @@ static int serve(const config *cfg, const config_cli *cli, sigset_t *sigs)
                             LOG_RAW("pid", pid) };
     log_event(LOG_INFO, "heraldd starting", start_f, 3);
     config_log(cfg);
+    db_slow_threshold_set_ms(cfg->db_slow_query_ms);
 
     life.boot_cfg = cfg;
     if (pthread_create(&sig_thread, NULL, signal_main, sigs) != 0) {
@@ -626,6 +874,18 @@ static int serve(const config *cfg, const config_cli *cli, sigset_t *sigs)
     health_set(h, "liveness", HEALTH_SERVING);
     health_set(h, "readiness", HEALTH_NOT_SERVING); /* until the database says otherwise */
 
+    /* What the interceptor and the handlers reach through worker_shared. */
+    if ((mem = start_memwatch(cfg)) == NULL)
+        goto out;
+    shared.mem = mem;
+    if (!start_outbound(cfg, &http, &llm))
+        goto out;
+    shared.http = http;
+    shared.llm = llm;
+    bg = new_jobs(&shared);
+    ss.jobs = bg;
+    register_jobs(bg, cfg);
+
     rpc_options o;
     fill_options(&o, cfg, &shared, cert, key, ca);
     srv = rpc_server_new(&o, &err);
@@ -633,6 +893,21 @@ static int serve(const config *cfg, const config_cli *cli, sigset_t *sigs)
         startup_error("cannot create the server: %s", err);
         goto out;
     }
+    ops_status_options oo;
+    ops_status_options_init(&oo);
+    oo.rpc = srv;
+    oo.mem = mem;
+    oo.cache = shared.cache;
+    oo.http = http;
+    oo.llm = llm;
+    oo.shared = &shared;
+    oo.workers = cfg->workers;
+    oo.version = HERALD_VERSION;
+    oo.commit = HERALD_COMMIT;
+    ops = ops_status_new(&oo);
+    ss.ops = ops;
+    shared.ops = ops_status_view(ops);
+
     if (rpc_server_add_service(srv, health_service(h), RPC_POOL_PRIORITY, &err) != ST_OK) {
         startup_error("cannot add grpc.health.v1.Health: %s", err);
         goto out;
@@ -674,8 +949,17 @@ static int serve(const config *cfg, const config_cli *cli, sigset_t *sigs)
                        LOG_S("tls", cert != NULL ? (ca != NULL ? "mtls" : "tls") : "off") };
     log_event(LOG_INFO, "listening", lf, 4);
 
-    /* ContentService's LLM client, completion threads and pre-generation job */
-    pregen_options pgo = { .cfg = cfg, .dbo = &shared.dbo, .srv = srv };
+    if (cfg->admin_listen[0] != '\0' && (met = start_admin(cfg, srv, h, &shared)) == NULL)
+        goto out;
+    if (ops_status_start(ops, &err) != ST_OK) {
+        startup_error("%s", err);
+        goto out;
+    }
+
+    /* ContentService's completion threads and pre-generation job (on bg) */
+    pregen_options pgo = {
+        .cfg = cfg, .dbo = &shared.dbo, .srv = srv, .http = http, .llm = llm, .jobs = bg
+    };
     if (pregen_start(&pgo, &err) != ST_OK) {
         startup_error("%s", err);
         goto out;
@@ -692,6 +976,8 @@ static int serve(const config *cfg, const config_cli *cli, sigset_t *sigs)
         else
             log_info("migrate_on_start is off: serving once the schema is at version %lld",
                      (long long)migrate_expected_version());
+        if (worker_schema_get(&shared) == WORKER_SCHEMA_OK)
+            store_start_jobs(&ss); /* else the pinger starts them once it verifies the schema */
         db_pinger_options po;
         db_pinger_options_init(&po);
         po.probe = store_probe;
@@ -702,6 +988,8 @@ static int serve(const config *cfg, const config_cli *cli, sigset_t *sigs)
             startup_error("%s", err);
             goto out;
         }
+        if (met != NULL)
+            metrics_set_pinger(met, pinger);
     }
 
     /* Serve until SIGTERM/SIGINT. */
@@ -718,6 +1006,8 @@ static int serve(const config *cfg, const config_cli *cli, sigset_t *sigs)
     rpc_server_shutdown(srv, forced_signal() ? 0 : cfg->shutdown_grace_ms);
     if (hsrv != NULL)
         rpc_server_shutdown(hsrv, 0);
+    if (met != NULL)
+        metrics_set_pinger(met, NULL); /* before the pinger goes */
     db_pinger_stop(pinger);
     pinger = NULL;
     char ms[24];
@@ -737,10 +1027,21 @@ out:
     life.servers[0] = NULL;
     life.servers[1] = NULL;
     pthread_mutex_unlock(&life.mu);
-    db_pinger_stop(pinger); /* before health_free: it calls health_set */
-    pregen_stop();          /* after the drain, before rpc_server_free (detached calls) */
+    /* The reverse of the start order. Calls first: nothing new reaches the
+     * services below once the server has stopped (a no-op after the drain). */
+    rpc_server_shutdown(srv, 0);
+    rpc_server_shutdown(hsrv, 0);
+    metrics_free(met);      /* reads the server, memory, db, cache and http figures */
+    db_pinger_stop(pinger); /* before health_free (it calls health_set) and jobs_free (it
+                             * starts the jobs) */
+    jobs_free(bg);          /* waits for a running job */
+    ops_status_free(ops);
+    llm_free(llm); /* cancels LLM calls; their callbacks hand them to pregen */
+    pregen_stop(); /* finishes those; before rpc_server_free (detached calls) */
+    http_client_free(http);
     rpc_server_free(hsrv);
     rpc_server_free(srv); /* joins the workers: their connections close */
+    memwatch_free(mem);   /* after the server: the interceptor reads it */
     reflection_free(refl);
     health_free(h);
     rpc_global_fini();

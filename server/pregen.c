@@ -42,6 +42,7 @@ static struct {
     http_client *http; /* main's thread only */
     llm_client *llm;
     jobs *jobs;
+    bool own_http, own_llm, own_jobs; /* made here (not borrowed from pregen_options) */
 } pg = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
 
 static _Atomic(llm_client *) pg_llm;
@@ -119,9 +120,14 @@ status pregen_start(const pregen_options *o, char **err)
     pg.started = true;
     pthread_mutex_unlock(&pg.mu);
 
-    if (o->cfg != NULL && o->cfg->llm_url[0] != '\0') {
+    pg.own_http = pg.own_llm = pg.own_jobs = false;
+    if (o->llm != NULL) {
+        pg.llm = o->llm;
+    } else if (o->cfg != NULL && o->cfg->llm_url[0] != '\0') {
         char *herr = NULL;
-        pg.http = http_client_new(&herr);
+        pg.http = o->http != NULL ? o->http : http_client_new(&herr);
+        pg.own_http = o->http == NULL;
+        pg.own_llm = pg.http != NULL;
         if (pg.http == NULL) {
             log_field f[] = { LOG_S("error", herr != NULL ? herr : "") };
             log_event(LOG_ERROR, "cannot start the http client: the LLM provider is off", f, 1);
@@ -144,7 +150,10 @@ status pregen_start(const pregen_options *o, char **err)
         }
         pg.n_th++;
     }
-    if (pg.conninfo != NULL && pg.conninfo[0] != '\0') {
+    if (o->jobs != NULL) {
+        pregen_add_job(o->jobs);
+    } else if (pg.conninfo != NULL && pg.conninfo[0] != '\0') {
+        pg.own_jobs = true;
         char host[128] = "heraldd";
         (void)gethostname(host, sizeof host - 1);
         host[sizeof host - 1] = '\0';
@@ -172,10 +181,12 @@ void pregen_stop(void)
     pthread_mutex_unlock(&pg.mu);
     if (!started)
         return;
-    jobs_free(pg.jobs); /* waits for a running job */
+    if (pg.own_jobs)
+        jobs_free(pg.jobs); /* waits for a running job */
     pg.jobs = NULL;
     atomic_store(&pg_llm, NULL);
-    llm_free(pg.llm); /* cancels the LLM calls; their callbacks still submit */
+    if (pg.own_llm)
+        llm_free(pg.llm); /* cancels the LLM calls; their callbacks still submit */
     pg.llm = NULL;
     pthread_mutex_lock(&pg.mu);
     pg.stopping = true;
@@ -183,7 +194,8 @@ void pregen_stop(void)
     pthread_mutex_unlock(&pg.mu);
     for (int i = 0; i < pg.n_th; i++)
         pthread_join(pg.th[i], NULL);
-    http_client_free(pg.http);
+    if (pg.own_http)
+        http_client_free(pg.http);
     pg.http = NULL;
     pthread_mutex_lock(&pg.mu);
     pg.n_th = 0;

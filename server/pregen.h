@@ -67,6 +67,13 @@ typedef struct pregen_options {
     const db_options *dbo;    /* connection settings (copied); conninfo "" = no database:
                                * no completion threads' store, no job */
     rpc_server *srv;          /* the busy probe reads its busy workers; may be NULL */
+    /* heraldd's process-wide ones, borrowed (the caller frees them: llm_free
+     * before pregen_stop, whose completion threads take the cancelled
+     * calls; jobs_free before llm_free; http_client_free after llm_free).
+     * NULL: pregen makes (and frees) its own, as described below. */
+    http_client *http; /* unused when llm is given */
+    llm_client *llm;   /* given: used as is (configured or not) */
+    jobs *jobs;        /* given: the job is added to it (before the caller's jobs_start) */
 } pregen_options;
 
 /* Everything ContentService runs besides its handlers, started by main

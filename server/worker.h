@@ -14,9 +14,9 @@
  * blocks and never fails.
  *
  * worker_shared is created by main before the server starts and outlives
- * every worker: cfg, cache and dbo are immutable after start; `schema` is an
- * atomic that main and the readiness pinger move forward (see
- * worker_schema). */
+ * every worker: cfg, cache, dbo and the service pointers (mem, http, llm,
+ * ops) are immutable after start; `schema` is an atomic that main and the
+ * readiness pinger move forward (see worker_schema). */
 #ifndef HERALD_WORKER_H
 #define HERALD_WORKER_H
 
@@ -27,6 +27,10 @@
 #include "db.h"
 
 struct config;
+struct http_client; /* http.h */
+struct llm_client;  /* llm.h */
+struct memwatch;    /* memwatch.h */
+struct ops_view;    /* ops_status.h */
 
 /* Whether handlers may use the database (the schema gate). Handlers that
  * touch the store fail with UNAVAILABLE until it is WORKER_SCHEMA_OK. */
@@ -43,6 +47,13 @@ typedef struct worker_shared {
     db_options dbo;           /* per-worker connection settings; conninfo borrowed from cfg */
     bool have_db;             /* database_url is set */
     atomic_int schema;        /* worker_schema */
+    /* Process-wide services main starts before the server and frees after
+     * it (each thread-safe where handlers use it; see its header). NULL in
+     * programs that do not start them (tools, tests, fuzzers). */
+    struct memwatch *mem;       /* the memory manager: the interceptor's admission */
+    struct http_client *http;   /* the curl-multi client (LLM, publisher) */
+    struct llm_client *llm;     /* the LLM provider (llm_configured() may be false) */
+    const struct ops_view *ops; /* in-process figures of GetStatus / GetSloReport */
 } worker_shared;
 
 typedef struct worker {
