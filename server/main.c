@@ -87,6 +87,7 @@
 #include "migrate.h"
 #include "ops_status.h"
 #include "pregen.h"
+#include "publisher.h"
 #include "svc.h"
 
 #ifndef HERALD_VERSION
@@ -113,6 +114,7 @@ static struct {
     bool quit;              /* main is done: the signal thread exits */
     rpc_server *servers[2]; /* running servers, for cancel-all; NULL when gone */
     const config *boot_cfg; /* the start-up config (reload re-reads its sources) */
+    worker_shared *shared;  /* where a reload publishes the config in force (GetConfig) */
 } life = { .mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
 
 /* Bearer tokens (auth.h): set by serve() before the server starts, freed
@@ -209,13 +211,23 @@ static void reload_config(const config **applied, config **owned)
     if (rc.n_applied == 0)
         log_info("config reloaded: no reloadable setting changed");
 
+    config *next = xmalloc(sizeof *next);
+    *next = fresh; /* the struct moves; its heap parts are handed over */
+    /* Publish it for GetConfig before the one it replaces is freed. */
+    pthread_mutex_lock(&life.mu);
+    worker_shared *sh = life.shared;
+    pthread_mutex_unlock(&life.mu);
+    if (sh != NULL) {
+        pthread_mutex_lock(&sh->live_mu);
+        sh->live = next;
+        pthread_mutex_unlock(&sh->live_mu);
+    }
     if (*owned != NULL) {
         config_fini(*owned);
         free(*owned);
     }
-    *owned = xmalloc(sizeof **owned);
-    **owned = fresh; /* the struct moves; its heap parts are handed over */
-    *applied = *owned;
+    *owned = next;
+    *applied = next;
 }
 
 /* ---- the signal thread ---- */
@@ -283,6 +295,14 @@ static void *signal_main(void *arg)
         break;
     }
     if (owned != NULL) {
+        pthread_mutex_lock(&life.mu);
+        worker_shared *sh = life.shared;
+        pthread_mutex_unlock(&life.mu);
+        if (sh != NULL) {
+            pthread_mutex_lock(&sh->live_mu);
+            sh->live = NULL; /* back to the start-up config */
+            pthread_mutex_unlock(&sh->live_mu);
+        }
         config_fini(owned);
         free(owned);
     }
@@ -784,6 +804,38 @@ static void register_jobs(jobs *j, const config *cfg)
              NULL);
 }
 
+/* ---- the built-in publisher ---- */
+
+static bool publisher_ready(void *user)
+{
+    return worker_schema_get(user) == WORKER_SCHEMA_OK;
+}
+
+/* heraldd's own publishing (WEBHOOK and X_API_V2 targets) and the lease
+ * sweep: one thread with its own connection (publisher.h), idle until the
+ * schema is verified. NULL (logged) when the thread cannot start. */
+static publisher *start_publisher(worker_shared *shared, http_client *http)
+{
+    char host[128] = "heraldd";
+    char *err = NULL;
+    (void)gethostname(host, sizeof host - 1);
+    host[sizeof host - 1] = '\0';
+    char *id = xasprintf("heraldd-publisher:%.80s:%ld", host, (long)getpid());
+    publisher_options po;
+    publisher_options_init(&po);
+    po.db = &shared->dbo;
+    po.http = http;
+    po.executor_id = id;
+    po.ready = publisher_ready;
+    po.user = shared;
+    publisher *p = publisher_start(&po, &err);
+    free(id);
+    if (p == NULL)
+        startup_error("%s", err != NULL ? err : "cannot start the publisher");
+    free(err);
+    return p;
+}
+
 /* ---- serve ---- */
 
 static int serve(const config *cfg, const config_cli *cli, sigset_t *sigs)
@@ -798,7 +850,7 @@ static int serve(const config *cfg, const config_cli *cli, sigset_t *sigs)
     bool sig_started = false;
     ProtobufCService *svcs[8];
     size_t n_svcs = herald_services(svcs, 8);
-    worker_shared shared = { .cfg = cfg };
+    worker_shared shared = { .cfg = cfg, .live_mu = PTHREAD_MUTEX_INITIALIZER };
     store_state ss = { .shared = &shared, .svcs = svcs, .n_svcs = n_svcs };
     db_pinger *pinger = NULL;
     memwatch *mem = NULL;
@@ -807,6 +859,7 @@ static int serve(const config *cfg, const config_cli *cli, sigset_t *sigs)
     ops_status *ops = NULL;
     metrics *met = NULL;
     jobs *bg = NULL;
+    publisher *pub = NULL;
 
     atomic_store(&log_level, cfg->log_level);
     atomic_store(&log_format_, cfg->log_format);
@@ -819,6 +872,7 @@ static int serve(const config *cfg, const config_cli *cli, sigset_t *sigs)
     db_slow_threshold_set_ms(cfg->db_slow_query_ms);
 
     life.boot_cfg = cfg;
+    life.shared = &shared; /* serve() outlives the signal thread (joined below) */
     if (pthread_create(&sig_thread, NULL, signal_main, sigs) != 0) {
         startup_error("cannot start the signal thread");
         return EXIT_STARTUP;
@@ -992,6 +1046,9 @@ static int serve(const config *cfg, const config_cli *cli, sigset_t *sigs)
             metrics_set_pinger(met, pinger);
     }
 
+    if (shared.have_db && (pub = start_publisher(&shared, http)) == NULL)
+        goto out;
+
     /* Serve until SIGTERM/SIGINT. */
     pthread_mutex_lock(&life.mu);
     while (life.stop_signo == 0)
@@ -1035,6 +1092,9 @@ out:
     db_pinger_stop(pinger); /* before health_free (it calls health_set) and jobs_free (it
                              * starts the jobs) */
     jobs_free(bg);          /* waits for a running job */
+    /* lets its transfers finish (then cancels them) and reports them;
+     * before http_client_free */
+    publisher_stop(pub, forced_signal() ? 0 : cfg->shutdown_grace_ms);
     ops_status_free(ops);
     llm_free(llm); /* cancels LLM calls; their callbacks hand them to pregen */
     pregen_stop(); /* finishes those; before rpc_server_free (detached calls) */
@@ -1056,6 +1116,7 @@ out_threads:
         pthread_kill(sig_thread, SIGUSR1);
         pthread_join(sig_thread, NULL);
     }
+    life.shared = NULL;
     auth_free(api_auth); /* the signal thread, which reloads it, is gone */
     api_auth = NULL;
     int forced = forced_signal();

@@ -170,6 +170,8 @@ void ops_status_window(const ops_status *s, int64_t start_ms, int64_t end_ms, op
         lo = hi;
     out->start_ms = lo.at_ms;
     out->end_ms = hi.at_ms;
+    out->gen_bounds = rpc_latency_bounds;
+    out->n_gen_bounds = RPC_LATENCY_BUCKETS;
     out->calls = sub(hi.calls, lo.calls);
     out->server_errors = sub(hi.server_errors, lo.server_errors);
     for (size_t b = 0; b <= RPC_LATENCY_BUCKETS; b++) {

@@ -90,8 +90,10 @@ typedef struct ops_window {
     int64_t end_ms;
     uint64_t calls;         /* herald.v1 calls that ended */
     uint64_t server_errors; /* of which with a server-caused code (ops_code_server_caused) */
-    uint64_t gen[RPC_LATENCY_BUCKETS + 1]; /* GenerateDraft latency, rpc_latency_bounds */
+    uint64_t gen[RPC_LATENCY_BUCKETS + 1]; /* GenerateDraft latency (every call) */
     uint64_t gen_count;
+    const double *gen_bounds; /* rpc_latency_bounds (seconds), for ops_quantile */
+    size_t n_gen_bounds;
     uint64_t db[DB_LATENCY_BUCKETS + 1]; /* statement latency, db_latency_bounds_s */
     uint64_t db_count;
 } ops_window;

@@ -1,10 +1,16 @@
 /* svc_ops.c - herald.v1.OpsService handlers (proto/herald/v1/ops.proto).
  *
  * Profiles (issue 4): CreateProfile, GetProfile, ListProfiles,
- * UpdateProfile, PauseProfile, ResumeProfile. Status, SLOs, slow queries and
- * config (issue 8) are still NULL slots: the runtime answers UNIMPLEMENTED.
- * Handlers run on worker threads and follow rpc.h and handler.h; the SQL is
- * in profiles.c.
+ * UpdateProfile, PauseProfile, ResumeProfile; the SQL is in profiles.c.
+ * The operator's view (issue 8): GetStatus (cheap: in-process figures from
+ * ops_status.h plus two bounded queries; answers without them when the
+ * database is away), GetSloReport (each figure against its target; posting
+ * outcomes, growth and engagement from PostgreSQL over the window, the error
+ * rate, generation p95 and database p95 from this process's counters over
+ * the window), ListSlowQueries (db.h's statement statistics: names and
+ * normalised SQL, never parameter values) and GetConfig (the settings in
+ * force, secrets masked). Handlers run on worker threads and follow rpc.h
+ * and handler.h.
  *
  * Rules kept here:
  *   - Every mutation is idempotent by request_id (handler_mutate): a retry
@@ -24,14 +30,18 @@
  *   - PauseProfile / ResumeProfile write a system_events row in the same
  *     transaction and log one line after the commit (not on replays, nor
  *     when nothing changed). */
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "google/protobuf/field_mask.pb-c.h"
 #include "handler.h"
 #include "herald/v1/ops.pb-c.h"
 #include "log.h"
+#include "ops_status.h"
 #include "profiles.h"
 #include "svc.h"
 #include "tz.h"
@@ -737,6 +747,784 @@ static void ops_resume_profile(Herald__V1__OpsService_Service *svc,
         done(out, data);
 }
 
+/* ================================================================ status (issue 8)
+ *
+ * GetStatus, GetSloReport, ListSlowQueries and GetConfig. What the process
+ * knows comes from ops_status.h through worker_shared.ops (absent in
+ * programs that do not set it: those parts stay unset); what only the
+ * database knows is read here with the worker's connection. */
+
+enum {
+    STATUS_PROFILES_DEFAULT = 100,
+    STATUS_PROFILES_MAX = 1000,
+    STATUS_DB_BUDGET_MS = 1000, /* GetStatus must stay cheap: its queries get at most this */
+    SLO_DEFAULT_WINDOW_MS = 7 * 24 * 3600 * 1000,
+    SLO_PROFILES_MAX = 1000,
+    SLOW_DEFAULT_SIZE = 50,
+    SLOW_MAX_SIZE = 500,
+    CONFIG_PREFIX_MAX = 128,
+};
+#define SLO_MAX_WINDOW_MS (366LL * 24 * 3600 * 1000)
+
+/* SLO targets (issue 8 item 4). */
+#define SLO_POSTING_SUCCESS_MIN 0.95
+#define SLO_GENERATION_P95_MAX_S 30.0
+#define SLO_DATABASE_P95_MAX_MS 500.0
+#define SLO_ERROR_RATE_MAX 0.01
+
+static const ops_view *status_view(rpc_call *call)
+{
+    worker *w = handler_worker(call);
+    return w != NULL && w->shared != NULL ? w->shared->ops : NULL;
+}
+
+/* The worker's connection when the schema is verified, else NULL (and the
+ * reason in why): GetStatus answers without its database part. */
+static db_conn *status_db(rpc_call *call, const char **why)
+{
+    worker *w = handler_worker(call);
+    *why = "";
+    if (w == NULL || w->db == NULL) {
+        *why = "no database configured";
+        return NULL;
+    }
+    switch (worker_schema_get(w->shared)) {
+    case WORKER_SCHEMA_OK:
+        return w->db;
+    case WORKER_SCHEMA_PENDING:
+        *why = "database schema not verified yet";
+        return NULL;
+    case WORKER_SCHEMA_REFUSED:
+        *why = "database schema does not match this server";
+        return NULL;
+    case WORKER_SCHEMA_NO_DB:
+        break;
+    }
+    *why = "no database configured";
+    return NULL;
+}
+
+static int64_t min64(int64_t a, int64_t b)
+{
+    return a < b ? a : b;
+}
+
+/* An epoch-ms column (NULL -> no Timestamp). */
+static Google__Protobuf__Timestamp *ts_col(arena *a, const db_res *r, int row, int col)
+{
+    return db_res_null(r, row, col) ? NULL : handler_ts_from_ms(a, db_res_int64(r, row, col));
+}
+
+static Herald__V1__LatencySummary *latency_summary(arena *a, const uint64_t *bucket)
+{
+    Herald__V1__LatencySummary *l = arena_alloc(a, sizeof *l);
+    if (l == NULL)
+        return NULL;
+    herald__v1__latency_summary__init(l);
+    for (size_t b = 0; b <= DB_LATENCY_BUCKETS; b++)
+        l->count += (int64_t)bucket[b];
+    if (l->count == 0)
+        return l;
+    l->p50_ms = db_stats_quantile_ms(bucket, 0.50);
+    l->p50_ms_opt_case = HERALD__V1__LATENCY_SUMMARY__P50_MS_OPT_P50_MS;
+    l->p95_ms = db_stats_quantile_ms(bucket, 0.95);
+    l->p95_ms_opt_case = HERALD__V1__LATENCY_SUMMARY__P95_MS_OPT_P95_MS;
+    l->p99_ms = db_stats_quantile_ms(bucket, 0.99);
+    l->p99_ms_opt_case = HERALD__V1__LATENCY_SUMMARY__P99_MS_OPT_P99_MS;
+    return l;
+}
+
+static Herald__V1__UpstreamStatus *upstream_status(arena *a, const ops_upstream *u)
+{
+    Herald__V1__UpstreamStatus *s = arena_alloc(a, sizeof *s);
+    if (s == NULL)
+        return NULL;
+    herald__v1__upstream_status__init(s);
+    s->configured = u->configured;
+    s->in_flight = u->in_flight;
+    s->requests = u->requests;
+    s->errors = u->errors;
+    /* no breaker on outbound HTTP (ops_status.h): calls always flow */
+    s->breaker = u->configured ? HERALD__V1__BREAKER_STATE__BREAKER_STATE_CLOSED
+                               : HERALD__V1__BREAKER_STATE__BREAKER_STATE_UNSPECIFIED;
+    return s;
+}
+
+static Herald__V1__MemoryState memory_state(const memwatch_stats *m)
+{
+    if (m->samples == 0)
+        return HERALD__V1__MEMORY_STATE__MEMORY_STATE_UNSPECIFIED;
+    switch (m->state) {
+    case MEMWATCH_OK:
+        return HERALD__V1__MEMORY_STATE__MEMORY_STATE_NORMAL;
+    case MEMWATCH_SOFT:
+        return HERALD__V1__MEMORY_STATE__MEMORY_STATE_SOFT;
+    case MEMWATCH_HARD:
+        return HERALD__V1__MEMORY_STATE__MEMORY_STATE_HARD;
+    }
+    return HERALD__V1__MEMORY_STATE__MEMORY_STATE_UNSPECIFIED;
+}
+
+static Herald__V1__BreakerState cache_breaker(const ops_snapshot *s)
+{
+    if (!s->cache_configured)
+        return HERALD__V1__BREAKER_STATE__BREAKER_STATE_UNSPECIFIED;
+    switch (s->cache.breaker) {
+    case CACHE_BREAKER_CLOSED:
+        return HERALD__V1__BREAKER_STATE__BREAKER_STATE_CLOSED;
+    case CACHE_BREAKER_OPEN:
+        return HERALD__V1__BREAKER_STATE__BREAKER_STATE_OPEN;
+    case CACHE_BREAKER_HALF_OPEN:
+        return HERALD__V1__BREAKER_STATE__BREAKER_STATE_HALF_OPEN;
+    }
+    return HERALD__V1__BREAKER_STATE__BREAKER_STATE_UNSPECIFIED;
+}
+
+/* The publishing queue: one statement of counts. */
+static status status_queue(db_conn *db, int64_t budget_ms, Herald__V1__QueueStatus *q)
+{
+    db_res *res = NULL;
+    status st = db_run(
+        db, budget_ms, "ops_status_queue",
+        "SELECT "
+        "(SELECT count(*) FROM posts WHERE state = 'scheduled' AND schedule_time <= now() "
+        " AND (next_attempt_time IS NULL OR next_attempt_time <= now())), "
+        "(SELECT count(*) FROM posts WHERE state = 'scheduled' AND schedule_time > now()), "
+        "(SELECT count(*) FROM publish_attempts WHERE state = 'leased' AND expire_time > now()), "
+        "(SELECT count(*) FROM publish_attempts WHERE state = 'leased' AND expire_time <= now()), "
+        "(SELECT count(*) FROM posts WHERE state = 'unconfirmed'), "
+        "(SELECT COALESCE(floor(extract(epoch FROM now() - min(schedule_time))), 0)::bigint "
+        " FROM posts WHERE state = 'scheduled' AND schedule_time <= now() "
+        " AND (next_attempt_time IS NULL OR next_attempt_time <= now()))",
+        NULL, &res);
+    if (st == ST_OK) {
+        q->due_posts = db_res_int64(res, 0, 0);
+        q->scheduled_posts = db_res_int64(res, 0, 1);
+        q->leased_posts = db_res_int64(res, 0, 2);
+        q->stuck_leases = db_res_int64(res, 0, 3);
+        q->unconfirmed_posts = db_res_int64(res, 0, 4);
+        q->oldest_due_age_seconds = db_res_int64(res, 0, 5);
+    }
+    db_res_free(res);
+    return st;
+}
+
+/* The first max profiles by id, each with its last publish and metric. */
+static status status_profiles(db_conn *db, int64_t budget_ms, arena *a, int max,
+                              Herald__V1__GetStatusResponse *out)
+{
+    db_params p;
+    db_res *res = NULL;
+    db_params_init(&p);
+    db_param_int64(&p, (int64_t)max + 1);
+    status st =
+        db_run(db, budget_ms, "ops_status_profiles",
+               "SELECT pr.profile_id, pr.state, "
+               "EXISTS (SELECT 1 FROM profile_cooldowns cd WHERE cd.profile_id = pr.profile_id "
+               " AND cd.start_time <= now() AND cd.end_time > now()), "
+               "(SELECT floor(extract(epoch FROM max(q.publish_time)) * 1000)::bigint FROM posts q "
+               " WHERE q.profile_id = pr.profile_id AND q.publish_time IS NOT NULL), "
+               "(SELECT floor(extract(epoch FROM max(o.recorded_at)) * 1000)::bigint "
+               " FROM engagement_observations o JOIN posts q ON q.post_id = o.post_id "
+               " WHERE q.profile_id = pr.profile_id), "
+               "(SELECT count(*) FROM posts q WHERE q.profile_id = pr.profile_id "
+               " AND q.state = 'scheduled'), "
+               "(SELECT count(*) FROM posts q WHERE q.profile_id = pr.profile_id "
+               " AND q.state = 'approved') "
+               "FROM profiles pr ORDER BY pr.profile_id LIMIT $1",
+               &p, &res);
+    if (st != ST_OK)
+        goto out;
+    int rows = db_res_rows(res);
+    out->profiles_truncated = rows > max;
+    size_t n = (size_t)(rows > max ? max : rows);
+    out->profiles = arena_alloc(a, (n > 0 ? n : 1) * sizeof *out->profiles);
+    if (out->profiles == NULL) {
+        st = ST_EXHAUSTED;
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        Herald__V1__ProfileStatus *ps = arena_alloc(a, sizeof *ps);
+        if (ps == NULL) {
+            st = ST_EXHAUSTED;
+            goto out;
+        }
+        herald__v1__profile_status__init(ps);
+        int r = (int)i;
+        ps->profile_id = arena_strdup(a, db_res_text(res, r, 0));
+        int state = 0;
+        if (handler_enum_from_db(&herald__v1__profile_state__descriptor, db_res_text(res, r, 1),
+                                 &state))
+            ps->state = (Herald__V1__ProfileState)state;
+        ps->in_cooldown = db_res_bool(res, r, 2);
+        ps->last_publish_time = ts_col(a, res, r, 3);
+        ps->last_metric_time = ts_col(a, res, r, 4);
+        ps->scheduled_posts = db_res_int64(res, r, 5);
+        ps->approved_drafts = db_res_int64(res, r, 6);
+        out->profiles[i] = ps;
+    }
+    out->n_profiles = n;
+out:
+    db_res_free(res);
+    return st;
+}
+
+static void ops_get_status(Herald__V1__OpsService_Service *svc,
+                           const Herald__V1__GetStatusRequest *req,
+                           Herald__V1__GetStatusResponse_Closure done, void *data)
+{
+    rpc_call *call = data;
+    arena *a = rpc_call_arena(call);
+    hv v;
+    (void)svc;
+
+    hv_init(&v, call, &req->base);
+    hv_int(&v, "max_profiles", req->max_profiles, 0, STATUS_PROFILES_MAX);
+    if (hv_failed(&v))
+        return;
+    int max = req->max_profiles > 0 ? req->max_profiles : STATUS_PROFILES_DEFAULT;
+
+    Herald__V1__GetStatusResponse resp = HERALD__V1__GET_STATUS_RESPONSE__INIT;
+    Herald__V1__MemoryStatus mem = HERALD__V1__MEMORY_STATUS__INIT;
+    Herald__V1__WorkerStatus workers = HERALD__V1__WORKER_STATUS__INIT;
+    Herald__V1__DatabaseStatus dbs = HERALD__V1__DATABASE_STATUS__INIT;
+    Herald__V1__CacheStatus cs = HERALD__V1__CACHE_STATUS__INIT;
+    Herald__V1__QueueStatus queue = HERALD__V1__QUEUE_STATUS__INIT;
+    ops_snapshot *s = arena_calloc(a, sizeof *s);
+    if (s == NULL) {
+        rpc_call_fail(call, ST_EXHAUSTED, "reply too large");
+        return;
+    }
+    const ops_view *ov = status_view(call);
+    int64_t now_ms = now_real_ms();
+    if (ov != NULL) {
+        ov->snapshot(ov->impl, s);
+        now_ms = s->now_ms;
+    } else {
+        s->schema_version = -1;
+        s->version = s->commit = s->build = "";
+    }
+    resp.server_time = handler_ts_from_ms(a, now_ms);
+    resp.version = (char *)s->version;
+    resp.commit = (char *)s->commit;
+    resp.build = (char *)s->build;
+    if (s->start_ms > 0) {
+        resp.start_time = handler_ts_from_ms(a, s->start_ms);
+        resp.uptime_seconds = (now_ms - s->start_ms) / 1000;
+    }
+
+    if (s->have_mem) {
+        mem.rss_bytes = s->mem.rss_bytes;
+        mem.limit_bytes = s->mem.limit_bytes;
+        mem.soft_limit_bytes = s->mem.soft_limit_bytes;
+        mem.state = memory_state(&s->mem);
+        mem.shed_count = (int64_t)s->mem.shed_count;
+        mem.rejected_calls = (int64_t)s->mem.rejected_calls;
+        resp.memory = &mem;
+    }
+    workers.workers = s->workers;
+    workers.busy_workers = s->busy_workers;
+    workers.inflight_calls = s->inflight_calls;
+    resp.workers = &workers;
+
+    dbs.up = s->db_up;
+    dbs.ping_ms = s->ping_ms;
+    if (s->last_ping_ms > 0)
+        dbs.last_ping_time = handler_ts_from_ms(a, s->last_ping_ms);
+    dbs.latency = latency_summary(a, s->db_total.bucket);
+    dbs.pool_size = s->db_configured ? s->workers : 0;
+    dbs.pool_in_use = (int32_t)s->pool.busy;
+    dbs.schema_version = s->schema_version;
+    dbs.last_error = arena_strdup(a, s->db_error);
+    resp.database = &dbs;
+
+    cs.configured = s->cache_configured;
+    cs.breaker = cache_breaker(s);
+    cs.hits = (int64_t)s->cache.hits;
+    cs.misses = (int64_t)(s->cache.misses + s->cache.errors); /* an error is a miss too */
+    cs.errors = (int64_t)s->cache.errors;
+    cs.bypasses = (int64_t)s->cache.bypasses;
+    if (cs.hits + cs.misses > 0) {
+        cs.hit_ratio = (double)cs.hits / (double)(cs.hits + cs.misses);
+        cs.hit_ratio_opt_case = HERALD__V1__CACHE_STATUS__HIT_RATIO_OPT_HIT_RATIO;
+    }
+    resp.cache = &cs;
+    resp.llm = upstream_status(a, &s->llm);
+    resp.publisher = upstream_status(a, &s->publisher);
+
+    /* What only the database knows, within a small budget: a slow or absent
+     * database costs this call its queue and profiles, never the answer. */
+    const char *why = "";
+    db_conn *db = status_db(call, &why);
+    if (db != NULL) {
+        int64_t budget = min64(handler_budget_ms(call), STATUS_DB_BUDGET_MS);
+        status st = status_queue(db, budget, &queue);
+        if (st == ST_OK) {
+            resp.queue = &queue;
+            budget = min64(handler_budget_ms(call), STATUS_DB_BUDGET_MS);
+            st = status_profiles(db, budget, a, max, &resp);
+        }
+        if (st != ST_OK) {
+            const char *msg = st == ST_EXHAUSTED ? "reply too large" : db_errmsg(db);
+            if (s->db_error[0] == '\0')
+                dbs.last_error = arena_printf(a, "status queries failed: %s", msg);
+            log_field f[] = { LOG_S("req", rpc_call_request_id(call)), LOG_S("error", msg) };
+            log_event(LOG_WARN, "GetStatus answered without its database part", f, 2);
+        }
+    } else if (s->db_error[0] == '\0' && s->db_configured) {
+        dbs.last_error = (char *)why;
+    }
+    done(&resp, call);
+}
+
+/* ---------------------------------------------------------------- GetSloReport */
+
+static Herald__V1__SloFigure *slo_figure(arena *a, const char *name, bool has, double value,
+                                         double target, bool above, const char *unit, int64_t n)
+{
+    Herald__V1__SloFigure *f = arena_alloc(a, sizeof *f);
+    if (f == NULL)
+        return NULL;
+    herald__v1__slo_figure__init(f);
+    f->name = (char *)name;
+    f->target = target;
+    f->comparison = above ? HERALD__V1__SLO_COMPARISON__SLO_COMPARISON_ABOVE
+                          : HERALD__V1__SLO_COMPARISON__SLO_COMPARISON_BELOW;
+    f->unit = (char *)unit;
+    f->sample_count = n;
+    if (!has) {
+        f->state = HERALD__V1__SLO_STATE__SLO_STATE_NO_DATA;
+        return f;
+    }
+    f->value = value;
+    f->value_opt_case = HERALD__V1__SLO_FIGURE__VALUE_OPT_VALUE;
+    bool met = above ? value > target : value < target;
+    f->state = met ? HERALD__V1__SLO_STATE__SLO_STATE_MET : HERALD__V1__SLO_STATE__SLO_STATE_MISSED;
+    return f;
+}
+
+static Herald__V1__SloFigure *posting_figure(arena *a, int64_t published, int64_t failed,
+                                             int64_t unknown)
+{
+    int64_t n = published + failed + unknown;
+    return slo_figure(a, "posting_success", n > 0, n > 0 ? (double)published / (double)n : 0,
+                      SLO_POSTING_SUCCESS_MIN, true, "ratio", n);
+}
+
+/* Posting outcomes over every profile: published (by publish_time), failed
+ * and unknown (UNCONFIRMED: the last attempt's outcome was UNKNOWN or its
+ * lease lapsed; by when the post got there) in [$1, $2). */
+static status slo_totals(db_conn *db, int64_t budget_ms, int64_t start_ms, int64_t end_ms,
+                         int64_t out[3])
+{
+    db_params p;
+    db_res *res = NULL;
+    db_params_init(&p);
+    db_param_time_ms(&p, start_ms);
+    db_param_time_ms(&p, end_ms);
+    status st = db_run(
+        db, budget_ms, "ops_slo_totals",
+        "SELECT count(*) FILTER (WHERE state = 'published' AND publish_time >= $1::timestamptz "
+        " AND publish_time < $2::timestamptz), "
+        "count(*) FILTER (WHERE state = 'failed' AND updated_at >= $1::timestamptz "
+        " AND updated_at < $2::timestamptz), "
+        "count(*) FILTER (WHERE state = 'unconfirmed' AND updated_at >= $1::timestamptz "
+        " AND updated_at < $2::timestamptz) "
+        "FROM posts WHERE state IN ('published', 'failed', 'unconfirmed')",
+        &p, &res);
+    if (st == ST_OK)
+        for (int i = 0; i < 3; i++)
+            out[i] = db_res_int64(res, 0, i);
+    db_res_free(res);
+    return st;
+}
+
+/* Per profile (all, or profile_id): the same outcomes, follower growth
+ * (last minus first snapshot in the window, per day of the span between
+ * them) and the engagement rate of the window's published posts (each
+ * post's latest observation before the end that has impressions and at
+ * least one of likes, replies, reposts, quotes; engagements = their sum,
+ * missing ones not counted). */
+static status slo_profiles(db_conn *db, int64_t budget_ms, arena *a, int64_t start_ms,
+                           int64_t end_ms, const char *profile_id,
+                           Herald__V1__GetSloReportResponse *out)
+{
+    db_params p;
+    db_res *res = NULL;
+    db_params_init(&p);
+    db_param_time_ms(&p, start_ms);
+    db_param_time_ms(&p, end_ms);
+    db_param_text(&p, profile_id != NULL && profile_id[0] != '\0' ? profile_id : NULL);
+    db_param_int64(&p, SLO_PROFILES_MAX);
+    status st = db_run(
+        db, budget_ms, "ops_slo_profiles",
+        "WITH pr AS (SELECT profile_id FROM profiles WHERE ($3::text IS NULL OR profile_id = $3) "
+        " ORDER BY profile_id LIMIT $4::int), "
+        "outc AS (SELECT q.profile_id, "
+        " count(*) FILTER (WHERE q.state = 'published' AND q.publish_time >= $1::timestamptz "
+        "  AND q.publish_time < $2::timestamptz) AS published, "
+        " count(*) FILTER (WHERE q.state = 'failed' AND q.updated_at >= $1::timestamptz "
+        "  AND q.updated_at < $2::timestamptz) AS failed, "
+        " count(*) FILTER (WHERE q.state = 'unconfirmed' AND q.updated_at >= $1::timestamptz "
+        "  AND q.updated_at < $2::timestamptz) AS unknown "
+        " FROM posts q JOIN pr ON pr.profile_id = q.profile_id "
+        " WHERE q.state IN ('published', 'failed', 'unconfirmed') GROUP BY q.profile_id), "
+        "growth AS (SELECT f.profile_id, "
+        " (array_agg(f.follower_count ORDER BY f.observed_at DESC))[1] "
+        "  - (array_agg(f.follower_count ORDER BY f.observed_at))[1] AS delta, "
+        " extract(epoch FROM max(f.observed_at) - min(f.observed_at))::float8 AS span_s "
+        " FROM follower_snapshots f JOIN pr ON pr.profile_id = f.profile_id "
+        " WHERE f.observed_at >= $1::timestamptz AND f.observed_at < $2::timestamptz "
+        " GROUP BY f.profile_id), "
+        "eng AS (SELECT q.profile_id, "
+        " sum(COALESCE(o.likes, 0) + COALESCE(o.replies, 0) + COALESCE(o.reposts, 0) "
+        "  + COALESCE(o.quotes, 0))::float8 AS engagements, "
+        " sum(o.impressions)::float8 AS impressions "
+        " FROM posts q JOIN pr ON pr.profile_id = q.profile_id "
+        " CROSS JOIN LATERAL (SELECT eo.likes, eo.replies, eo.reposts, eo.quotes, eo.impressions "
+        "  FROM engagement_observations eo WHERE eo.post_id = q.post_id "
+        "  AND eo.impressions IS NOT NULL "
+        "  AND num_nonnulls(eo.likes, eo.replies, eo.reposts, eo.quotes) > 0 "
+        "  AND eo.observed_at < $2::timestamptz ORDER BY eo.observed_at DESC LIMIT 1) o "
+        " WHERE q.state = 'published' AND q.publish_time >= $1::timestamptz "
+        " AND q.publish_time < $2::timestamptz GROUP BY q.profile_id) "
+        "SELECT pr.profile_id, COALESCE(outc.published, 0), COALESCE(outc.failed, 0), "
+        " COALESCE(outc.unknown, 0), growth.delta, growth.span_s, eng.engagements, "
+        " eng.impressions "
+        "FROM pr LEFT JOIN outc ON outc.profile_id = pr.profile_id "
+        "LEFT JOIN growth ON growth.profile_id = pr.profile_id "
+        "LEFT JOIN eng ON eng.profile_id = pr.profile_id ORDER BY pr.profile_id",
+        &p, &res);
+    if (st != ST_OK)
+        goto out;
+    size_t n = (size_t)db_res_rows(res);
+    out->profiles = arena_alloc(a, (n > 0 ? n : 1) * sizeof *out->profiles);
+    if (out->profiles == NULL) {
+        st = ST_EXHAUSTED;
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int r = (int)i;
+        Herald__V1__ProfileSlo *ps = arena_alloc(a, sizeof *ps);
+        if (ps == NULL) {
+            st = ST_EXHAUSTED;
+            goto out;
+        }
+        herald__v1__profile_slo__init(ps);
+        ps->profile_id = arena_strdup(a, db_res_text(res, r, 0));
+        ps->published = db_res_int64(res, r, 1);
+        ps->failed = db_res_int64(res, r, 2);
+        ps->unknown = db_res_int64(res, r, 3);
+        ps->posting_success = posting_figure(a, ps->published, ps->failed, ps->unknown);
+        double span_s = db_res_double(res, r, 5);
+        if (!db_res_null(res, r, 4) && span_s > 0) {
+            ps->follower_growth_per_day = (double)db_res_int64(res, r, 4) / (span_s / 86400.0);
+            ps->follower_growth_per_day_opt_case =
+                HERALD__V1__PROFILE_SLO__FOLLOWER_GROWTH_PER_DAY_OPT_FOLLOWER_GROWTH_PER_DAY;
+        }
+        double impressions = db_res_double(res, r, 7);
+        if (!db_res_null(res, r, 7) && impressions > 0) {
+            ps->engagement_rate = db_res_double(res, r, 6) / impressions;
+            ps->engagement_rate_opt_case =
+                HERALD__V1__PROFILE_SLO__ENGAGEMENT_RATE_OPT_ENGAGEMENT_RATE;
+        }
+        out->profiles[i] = ps;
+    }
+    out->n_profiles = n;
+out:
+    db_res_free(res);
+    return st;
+}
+
+static void ops_get_slo_report(Herald__V1__OpsService_Service *svc,
+                               const Herald__V1__GetSloReportRequest *req,
+                               Herald__V1__GetSloReportResponse_Closure done, void *data)
+{
+    rpc_call *call = data;
+    arena *a = rpc_call_arena(call);
+    hv v;
+    int64_t start_ms = 0, end_ms = 0;
+    (void)svc;
+
+    int64_t now_ms = now_real_ms();
+    hv_init(&v, call, &req->base);
+    hv_timestamp(&v, "start_time", req->start_time, false, &start_ms);
+    hv_timestamp(&v, "end_time", req->end_time, false, &end_ms);
+    if (req->profile_id[0] != '\0')
+        hv_profile_id(&v, "profile_id", req->profile_id);
+    if (hv_failed(&v))
+        return;
+    if (req->end_time == NULL || end_ms > now_ms)
+        end_ms = now_ms; /* the future has no data yet */
+    if (req->start_time == NULL)
+        start_ms = end_ms - SLO_DEFAULT_WINDOW_MS;
+    if (start_ms >= end_ms)
+        hv_add(&v, req->start_time != NULL ? "start_time" : "end_time",
+               "must be before end_time (and start_time before now)");
+    else if (end_ms - start_ms > SLO_MAX_WINDOW_MS)
+        hv_add(&v, "start_time", "the window may span at most 366 days");
+    if (hv_failed(&v))
+        return;
+    db_conn *db = handler_db(call);
+    if (db == NULL)
+        return;
+
+    Herald__V1__GetSloReportResponse resp = HERALD__V1__GET_SLO_REPORT_RESPONSE__INIT;
+    resp.start_time = handler_ts_from_ms(a, start_ms);
+    resp.end_time = handler_ts_from_ms(a, end_ms);
+
+    int64_t totals[3] = { 0, 0, 0 };
+    status st = slo_totals(db, handler_budget_ms(call), start_ms, end_ms, totals);
+    if (st == ST_OK)
+        st = slo_profiles(db, handler_budget_ms(call), a, start_ms, end_ms, req->profile_id, &resp);
+    if (st == ST_EXHAUSTED) {
+        rpc_call_fail(call, ST_EXHAUSTED, "reply too large");
+        return;
+    }
+    if (st != ST_OK) {
+        handler_fail_db(call, db, st, "SLO report");
+        return;
+    }
+    resp.posting_success = posting_figure(a, totals[0], totals[1], totals[2]);
+
+    /* The process-local figures: this replica's counters over the window
+     * (ops_status.h), since its start at the earliest. */
+    ops_window *w = arena_calloc(a, sizeof *w);
+    const ops_view *ov = status_view(call);
+    if (w != NULL && ov != NULL)
+        ov->window(ov->impl, start_ms, end_ms, w);
+    bool have = w != NULL && ov != NULL;
+    double gen_p95 =
+        have && w->gen_count > 0 ? ops_quantile(w->gen, w->gen_bounds, w->n_gen_bounds, 0.95) : -1;
+    resp.generation_p95 =
+        slo_figure(a, "generation_p95", gen_p95 >= 0, gen_p95, SLO_GENERATION_P95_MAX_S, false,
+                   "seconds", have ? (int64_t)w->gen_count : 0);
+    double db_p95 = have && w->db_count > 0 ? db_stats_quantile_ms(w->db, 0.95) : -1;
+    resp.database_p95 = slo_figure(a, "database_p95", db_p95 >= 0, db_p95, SLO_DATABASE_P95_MAX_MS,
+                                   false, "milliseconds", have ? (int64_t)w->db_count : 0);
+    bool calls = have && w->calls > 0;
+    resp.error_rate =
+        slo_figure(a, "error_rate", calls, calls ? (double)w->server_errors / (double)w->calls : 0,
+                   SLO_ERROR_RATE_MAX, false, "ratio", have ? (int64_t)w->calls : 0);
+    resp.compute_time = handler_ts_from_ms(a, now_real_ms());
+    done(&resp, call);
+}
+
+/* ---------------------------------------------------------------- ListSlowQueries */
+
+typedef struct slow_row {
+    const char *name;
+    const char *sql;
+    uint64_t count;
+    double max_ms;
+    double mean_ms;
+    int64_t last_ms;
+    const char *method;
+} slow_row;
+
+typedef struct slow_list {
+    arena *a;
+    slow_row *rows;
+    size_t n, cap;
+    double min_ms;
+} slow_list;
+
+static void slow_collect(const db_stmt_stats *s, void *user)
+{
+    slow_list *l = user;
+    if (s->slow == 0 || s->worst_ms < l->min_ms || l->n == l->cap)
+        return;
+    slow_row *r = &l->rows[l->n++];
+    r->name = s->name;
+    r->sql = s->sql != NULL ? s->sql : "";
+    r->count = s->slow;
+    r->max_ms = s->worst_ms;
+    r->mean_ms = s->slow_sum_ms / (double)s->slow;
+    r->last_ms = s->last_slow_at_ms;
+    r->method = arena_strdup(l->a, s->last_method);
+}
+
+/* Slowest first, then by name: a total order for the page cursor. */
+static int slow_cmp(const void *x, const void *y)
+{
+    const slow_row *a = x, *b = y;
+    if (a->max_ms != b->max_ms)
+        return a->max_ms > b->max_ms ? -1 : 1;
+    return strcmp(a->name, b->name);
+}
+
+static void ops_list_slow_queries(Herald__V1__OpsService_Service *svc,
+                                  const Herald__V1__ListSlowQueriesRequest *req,
+                                  Herald__V1__ListSlowQueriesResponse_Closure done, void *data)
+{
+    rpc_call *call = data;
+    arena *a = rpc_call_arena(call);
+    const uint8_t *cursor = NULL;
+    size_t cursor_len = 0;
+    hv v;
+    (void)svc;
+
+    hv_init(&v, call, &req->base);
+    hv_int(&v, "min_duration_ms", req->min_duration_ms, 0, INT32_MAX);
+    int32_t size = hv_page_size(&v, "page_size", req->page_size, SLOW_DEFAULT_SIZE, SLOW_MAX_SIZE);
+    const char *scope = arena_printf(a, "ListSlowQueries|min=%d", (int)req->min_duration_ms);
+    hv_page_token(&v, "page_token", req->page_token, scope, &cursor, &cursor_len);
+    /* the cursor: the last row's max_ms and name, "<%.17g>|<name>" */
+    double after_ms = 0;
+    const char *after_name = NULL;
+    if (cursor != NULL) {
+        char *c = arena_strndup(a, (const char *)cursor, cursor_len);
+        char *bar = c != NULL ? strchr(c, '|') : NULL;
+        char *end = NULL;
+        if (bar != NULL) {
+            *bar = '\0';
+            after_ms = strtod(c, &end);
+            after_name = bar + 1;
+        }
+        if (bar == NULL || end == NULL || *end != '\0')
+            hv_add(&v, "page_token", "is not a page token of this list");
+    }
+    if (hv_failed(&v))
+        return;
+
+    slow_list l = { .a = a, .cap = DB_STMT_SLOTS + 1, .min_ms = req->min_duration_ms };
+    l.rows = arena_alloc(a, l.cap * sizeof *l.rows);
+    if (l.rows == NULL) {
+        rpc_call_fail(call, ST_EXHAUSTED, "reply too large");
+        return;
+    }
+    db_stats_foreach(slow_collect, &l);
+    qsort(l.rows, l.n, sizeof *l.rows, slow_cmp);
+
+    size_t first = 0;
+    if (after_name != NULL) {
+        slow_row key = { .name = after_name, .max_ms = after_ms };
+        while (first < l.n && slow_cmp(&l.rows[first], &key) <= 0)
+            first++;
+    }
+    size_t n = l.n - first < (size_t)size ? l.n - first : (size_t)size;
+    Herald__V1__ListSlowQueriesResponse resp = HERALD__V1__LIST_SLOW_QUERIES_RESPONSE__INIT;
+    int64_t threshold = db_slow_threshold_ms();
+    resp.threshold_ms = threshold > INT32_MAX ? INT32_MAX : (int32_t)threshold;
+    resp.queries = arena_alloc(a, (n > 0 ? n : 1) * sizeof *resp.queries);
+    if (resp.queries == NULL) {
+        rpc_call_fail(call, ST_EXHAUSTED, "reply too large");
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const slow_row *r = &l.rows[first + i];
+        Herald__V1__SlowQuery *q = arena_alloc(a, sizeof *q);
+        if (q == NULL) {
+            rpc_call_fail(call, ST_EXHAUSTED, "reply too large");
+            return;
+        }
+        herald__v1__slow_query__init(q);
+        q->statement_name = (char *)r->name;
+        q->normalized_statement = (char *)r->sql;
+        q->count = (int64_t)r->count;
+        q->max_ms = r->max_ms;
+        q->mean_ms = r->mean_ms;
+        if (r->last_ms > 0)
+            q->last_time = handler_ts_from_ms(a, r->last_ms);
+        q->last_method = (char *)r->method;
+        resp.queries[i] = q;
+    }
+    resp.n_queries = n;
+    if (first + n < l.n && n > 0) {
+        const slow_row *last = &l.rows[first + n - 1];
+        const char *c = arena_printf(a, "%.17g|%s", last->max_ms, last->name);
+        resp.next_page_token = c != NULL ? handler_page_token_encode(a, scope, c, strlen(c)) : NULL;
+        if (resp.next_page_token == NULL)
+            resp.next_page_token = (char *)"";
+    }
+    done(&resp, call);
+}
+
+/* ---------------------------------------------------------------- GetConfig */
+
+static int setting_cmp(const void *x, const void *y)
+{
+    const Herald__V1__ConfigSetting *const *a = x, *const *b = y;
+    return strcmp((*a)->key, (*b)->key);
+}
+
+static Herald__V1__ConfigSource config_source_proto(cfg_source s)
+{
+    switch (s) {
+    case CFG_SRC_DEFAULT:
+        return HERALD__V1__CONFIG_SOURCE__CONFIG_SOURCE_DEFAULT;
+    case CFG_SRC_FILE:
+        return HERALD__V1__CONFIG_SOURCE__CONFIG_SOURCE_FILE;
+    case CFG_SRC_ENV:
+        return HERALD__V1__CONFIG_SOURCE__CONFIG_SOURCE_ENV;
+    case CFG_SRC_FLAG:
+        return HERALD__V1__CONFIG_SOURCE__CONFIG_SOURCE_FLAG;
+    }
+    return HERALD__V1__CONFIG_SOURCE__CONFIG_SOURCE_UNSPECIFIED;
+}
+
+static void ops_get_config(Herald__V1__OpsService_Service *svc,
+                           const Herald__V1__GetConfigRequest *req,
+                           Herald__V1__GetConfigResponse_Closure done, void *data)
+{
+    rpc_call *call = data;
+    arena *a = rpc_call_arena(call);
+    hv v;
+    (void)svc;
+
+    hv_init(&v, call, &req->base);
+    hv_text(&v, "key_prefix", req->key_prefix, 0, CONFIG_PREFIX_MAX);
+    if (hv_failed(&v))
+        return;
+    worker *w = handler_worker(call);
+    if (w == NULL || w->shared == NULL || w->cfg == NULL) {
+        rpc_call_fail(call, ST_UNAVAILABLE, "no configuration on this thread");
+        return;
+    }
+    size_t total = config_key_count(), prefix = strlen(req->key_prefix), n = 0;
+    Herald__V1__ConfigSetting **out = arena_alloc(a, total * sizeof *out);
+    if (out == NULL) {
+        rpc_call_fail(call, ST_EXHAUSTED, "reply too large");
+        return;
+    }
+    /* The settings in force (the last SIGHUP reload's, else the start-up
+     * ones), copied while the signal thread cannot swap them. Secrets are
+     * masked by config_value_string. */
+    pthread_mutex_lock(&w->shared->live_mu);
+    const config *cfg = w->shared->live != NULL ? w->shared->live : w->cfg;
+    for (size_t i = 0; i < total; i++) {
+        const cfg_key *k = config_key_at(i);
+        if (strncmp(k->name, req->key_prefix, prefix) != 0)
+            continue;
+        Herald__V1__ConfigSetting *s = arena_alloc(a, sizeof *s);
+        char *val = config_value_string(cfg, k, true);
+        if (s == NULL) {
+            free(val);
+            break;
+        }
+        herald__v1__config_setting__init(s);
+        s->key = (char *)k->name;
+        s->value = arena_strdup(a, val);
+        free(val);
+        s->source = config_source_proto(config_source(cfg, k));
+        s->secret = (k->flags & CFG_SECRET) != 0;
+        s->reloadable = (k->flags & CFG_RELOAD) != 0;
+        if (s->value == NULL)
+            break;
+        out[n++] = s;
+    }
+    pthread_mutex_unlock(&w->shared->live_mu);
+    if (arena_exhausted(a)) {
+        rpc_call_fail(call, ST_EXHAUSTED, "reply too large");
+        return;
+    }
+    qsort(out, n, sizeof *out, setting_cmp);
+    Herald__V1__GetConfigResponse resp = HERALD__V1__GET_CONFIG_RESPONSE__INIT;
+    resp.settings = out;
+    resp.n_settings = n;
+    done(&resp, call);
+}
+
 /* clang-format off */
 static Herald__V1__OpsService_Service svc = {
     .base = HERALD__V1__OPS_SERVICE__BASE_INIT,
@@ -746,10 +1534,10 @@ static Herald__V1__OpsService_Service svc = {
     .update_profile = ops_update_profile,
     .pause_profile = ops_pause_profile,
     .resume_profile = ops_resume_profile,
-    .get_status = NULL,
-    .get_slo_report = NULL,
-    .list_slow_queries = NULL,
-    .get_config = NULL,
+    .get_status = ops_get_status,
+    .get_slo_report = ops_get_slo_report,
+    .list_slow_queries = ops_list_slow_queries,
+    .get_config = ops_get_config,
 };
 /* clang-format on */
 

@@ -20,6 +20,7 @@
 #ifndef HERALD_WORKER_H
 #define HERALD_WORKER_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 
@@ -54,6 +55,11 @@ typedef struct worker_shared {
     struct http_client *http;   /* the curl-multi client (LLM, publisher) */
     struct llm_client *llm;     /* the LLM provider (llm_configured() may be false) */
     const struct ops_view *ops; /* in-process figures of GetStatus / GetSloReport */
+    /* The settings in force (GetConfig): cfg until a SIGHUP reload, then the
+     * reloaded copy. Read only while holding live_mu: the signal thread
+     * swaps it, and frees the one it replaced, under it. NULL means cfg. */
+    pthread_mutex_t live_mu;
+    const struct config *live;
 } worker_shared;
 
 typedef struct worker {
