@@ -42,11 +42,12 @@ if(TARGET herald_handler)
 endif()
 
 # Handlers with a fake per-call runtime (fake_rpc.c) instead of rpc.c: what
-# heraldd is made of but main.c, and what it links but the runtime's and the
-# admin listener's libraries. The fake defines every per-call rpc_* function,
-# so the linker never pulls rpc.o out of libherald_rpc.a (if it ever had to,
-# the duplicate definitions would stop the link: a handler then uses a
-# runtime function that fake_rpc.c must learn).
+# heraldd is made of but main.c, and what it links. The fake defines every
+# per-call rpc_* function (and the server figures handlers read); when some
+# module also needs rpc.o (ops_status reads rpc_server_stats), the linker
+# pulls it in and --allow-multiple-definition keeps the first definition of
+# each duplicate, the fake's (objects come before archives), so a new
+# runtime call in a handler never breaks this link.
 if(TARGET heraldd)
   get_target_property(heraldd_srcs heraldd SOURCES)
   get_target_property(heraldd_libs heraldd LINK_LIBRARIES)
@@ -59,9 +60,14 @@ if(TARGET heraldd)
       list(APPEND fuzz_request_srcs ${src})
     endif()
   endforeach()
-  list(REMOVE_ITEM heraldd_libs herald_rpc herald_admin)
+  list(REMOVE_ITEM heraldd_libs herald_rpc)
   herald_fuzz_target(fuzz_request SOURCES ${FUZZ_DIR}/fake_rpc.c ${fuzz_request_srcs}
-    LIBS ${heraldd_libs} herald_proto herald_common PkgConfig::JSONC Threads::Threads)
+    LIBS ${heraldd_libs} herald_rpc herald_proto herald_common PkgConfig::JSONC Threads::Threads)
+  if(HERALD_FUZZ)
+    target_link_options(fuzz_request PRIVATE -Wl,--allow-multiple-definition)
+  else()
+    target_link_options(fuzz_request_replay PRIVATE -Wl,--allow-multiple-definition)
+  endif()
 endif()
 
 add_custom_target(fuzz_all DEPENDS ${FUZZ_TARGETS})
