@@ -77,6 +77,9 @@ content_catalog *content_catalog_ref(content_catalog *c);
 /* Drops the process-wide snapshot (shutdown, tests); held references stay
  * valid until released. */
 void content_catalog_reset(void);
+/* content_catalog_reset, and drops the fingerprint cache of
+ * content_history_load (shutdown). */
+void content_store_reset(void);
 
 const catalog *content_catalog_get(const content_catalog *c);
 int64_t content_catalog_version(const content_catalog *c);
@@ -235,7 +238,8 @@ Herald__V1__DuplicateMatch *content_dup_match_msg(arena *a, const gates_report *
 /* ---------------------------------------------------------------- history */
 
 /* Adds the profile's posts created in the last window_days (any state, most
- * recent CONTENT_HISTORY_MAX) to ix. */
+ * recent CONTENT_HISTORY_MAX) to ix. Fingerprints come from a process-wide
+ * cache keyed by post and content hash (any thread; a mutex guards it). */
 status content_history_load(db_conn *db, int64_t budget_ms, const char *profile_id, int window_days,
                             textsim_index *ix);
 

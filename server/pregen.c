@@ -203,7 +203,7 @@ void pregen_stop(void)
     free(pg.conninfo);
     pg.conninfo = NULL;
     pthread_mutex_unlock(&pg.mu);
-    content_catalog_reset();
+    content_store_reset();
 }
 
 llm_client *pregen_llm(void)
