@@ -93,10 +93,23 @@ rss_kb()
     awk -v k="$1:" '$1 == k { print $2 }' "/proc/$PID/status"
 }
 
+# Prints the server's count of Check calls ended OK; fails without /metrics.
+handled_ok()
+{
+    local v
+    command -v curl >/dev/null || return 1
+    curl -fsS -m 5 "http://127.0.0.1:$ADMIN_PORT/metrics" >"$TMP/metrics" 2>/dev/null || return 1
+    v=$(awk '/^grpc_server_handled_total\{/ && /grpc_method="Check"/ &&
+        /grpc_service="grpc.health.v1.Health"/ && /grpc_code="OK"/ { print $NF }' "$TMP/metrics")
+    [ -n "$v" ] || return 1
+    printf '%.0f\n' "$v"
+}
+
 sleep 0.5
 RSS_IDLE=$(rss_kb VmRSS)
 # Warm-up: connections, allocator pools, CPU caches.
 timeout 120 h2load -n 5000 -c "$CONNS" -m "$STREAMS" "${H2[@]}" "$URL" >/dev/null
+OK_BEFORE=$(handled_ok) || OK_BEFORE=
 
 timeout 600 h2load -n "$N" -c "$CONNS" -m "$STREAMS" "${H2[@]}" --log-file "$TMP/req.log" \
     "$URL" >"$TMP/h2load.out"
@@ -114,13 +127,11 @@ read -r P50 P99 MAXL < <(awk -F'\t' '$2 == 200 { print $3 }' "$TMP/req.log" | so
         i99 = int(NR * 0.99 + 0.5); if (i99 < 1) i99 = 1
         printf "%.3f %.3f %.3f\n", v[i50] / 1000, v[i99] / 1000, v[NR] / 1000 }')
 
-# grpc-status OK count for Check, if the server has the admin /metrics endpoint.
+# Calls of the measured run that ended with grpc-status OK, from the server's
+# grpc_server_handled_total (admin /metrics), when it has one.
 GRPC_OK=null
-if command -v curl >/dev/null && curl -fsS -m 5 "http://127.0.0.1:$ADMIN_PORT/metrics" \
-    >"$TMP/metrics" 2>/dev/null; then
-    v=$(awk '/^grpc_server_handled_total\{/ && /grpc_method="Check"/ &&
-        /grpc_service="grpc.health.v1.Health"/ && /grpc_code="OK"/ { print $NF }' "$TMP/metrics")
-    [ -n "$v" ] && GRPC_OK=$(printf '%.0f' "$v")
+if [ -n "$OK_BEFORE" ] && OK_AFTER=$(handled_ok); then
+    GRPC_OK=$((OK_AFTER - OK_BEFORE))
 fi
 
 kill -TERM "$PID"
