@@ -954,6 +954,7 @@ static int serve(const config *cfg, const config_cli *cli, sigset_t *sigs)
     oo.cache = shared.cache;
     oo.http = http;
     oo.llm = llm;
+    oo.publisher = shared.have_db; /* start_publisher below, with a database */
     oo.shared = &shared;
     oo.workers = cfg->workers;
     oo.version = HERALD_VERSION;

@@ -213,22 +213,29 @@ static void *sampler_main(void *arg)
 
 /* ---- the snapshot ---- */
 
+/* The http upstream labels of each dependency (http_request.upstream). */
+static const char *const llm_upstreams[] = { "llm", NULL };
+static const char *const publisher_upstreams[] = { "webhook", "x_api", NULL };
+
 typedef struct upstream_sum {
-    const char *name;
+    const char *const *names;
     ops_upstream *out;
 } upstream_sum;
 
 static void add_upstream(const http_upstream_stats *st, void *user)
 {
     upstream_sum *u = user;
-    if (strcmp(st->upstream, u->name) != 0)
+    size_t i = 0;
+    while (u->names[i] != NULL && strcmp(st->upstream, u->names[i]) != 0)
+        i++;
+    if (u->names[i] == NULL)
         return;
     int64_t done = 0;
     for (size_t k = 0; k < HTTP_RES_COUNT; k++)
         done += (int64_t)st->results[k];
-    u->out->requests = done;
-    u->out->errors = done - (int64_t)st->status[2];
-    u->out->in_flight = st->inflight;
+    u->out->requests += done;
+    u->out->errors += done - (int64_t)st->status[2];
+    u->out->in_flight += st->inflight;
 }
 
 void ops_status_snapshot(const ops_status *s, ops_snapshot *out)
@@ -274,9 +281,9 @@ void ops_status_snapshot(const ops_status *s, ops_snapshot *out)
     out->llm.configured = s->o.llm != NULL && llm_configured(s->o.llm);
     out->publisher.configured = s->o.publisher;
     if (s->o.http != NULL) {
-        upstream_sum u = { "llm", &out->llm };
+        upstream_sum u = { llm_upstreams, &out->llm };
         http_client_stats(s->o.http, add_upstream, &u);
-        u = (upstream_sum){ "webhook", &out->publisher };
+        u = (upstream_sum){ publisher_upstreams, &out->publisher };
         http_client_stats(s->o.http, add_upstream, &u);
     }
     if (s->o.llm != NULL)
