@@ -86,6 +86,7 @@
 #include "metrics.h"
 #include "migrate.h"
 #include "ops_status.h"
+#include "outcomes.h"
 #include "pregen.h"
 #include "publisher.h"
 #include "svc.h"
@@ -792,16 +793,17 @@ static jobs *new_jobs(worker_shared *shared)
 /* THE place where background jobs are registered (before jobs_start). A
  * module with a job adds a line here (its jobs_add or *_jobs_add):
  *   - idempotency-key pruning (here);
- *   - ContentService's pre-generation: pregen_start(.jobs = j) adds it;
- *   - learning's outcome checkpoints: outcomes_jobs_add(j, cfg), once wired;
- *   - lease expiry and publishing (publisher.h), once wired. */
+ *   - learning's outcome checkpoints (outcomes.h);
+ *   - ContentService's pre-generation: pregen_start(.jobs = j) adds it.
+ * The built-in publisher and its lease sweep run on their own thread
+ * (start_publisher), not as jobs. */
 static void register_jobs(jobs *j, const config *cfg)
 {
-    (void)cfg;
     if (j == NULL)
         return;
     jobs_add(j, "idempotency_prune", IDEM_PRUNE_INTERVAL_MS, IDEM_PRUNE_LOCK_MS, job_idem_prune,
              NULL);
+    outcomes_jobs_add(j, cfg);
 }
 
 /* ---- the built-in publisher ---- */
