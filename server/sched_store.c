@@ -490,19 +490,32 @@ status sched_decision_insert_tx(db_conn *db, arena *a, const char *profile_id, i
 
 /* ---------------------------------------------------------------- posts */
 
-#define POST_COLS                                                                                                         \
-    "p.post_id, p.profile_id, p.state, p.platform, p.kind, p.text, p.content_type, "                                      \
-    "p.voice_style, p.topic, p.provider, p.llm_model, p.seed, p.human_edited, p.decision_id, "                            \
-    "p.source_post_id, p.reply_opportunity_id, p.reply_to_external_id, p.content_hash, " US("p."                          \
-                                                                                            "sche"                        \
-                                                                                            "dule"                        \
-                                                                                            "_tim"                        \
-                                                                                            "e") ", p.hour_of_week, " US( \
-        "p.publish_time") ", p.external_id, "                                                                             \
-                          "p.external_url, p.attempt_count, p.last_outcome, p.last_error_class, "                         \
-                          "p.last_error, " US("p.next_attempt_time") ", p.state_reason, "                                 \
-                                                                     "p.revision, " US(                                   \
-                                                                         "p.created_at") ", " US("p.updated_at") ", p.slot_decision_id"
+#define POST_COLS                                                                                        \
+    "p.post_id, p.profile_id, p.state, p.platform, p.kind, p.text, p.content_type, "                     \
+    "p.voice_style, p.topic, p.provider, p.llm_model, p.seed, p.human_edited, p.decision_id, "           \
+    "p.source_post_id, p.reply_opportunity_id, p.reply_to_external_id, p.content_hash, " US(             \
+        "p."                                                                                             \
+        "sche"                                                                                           \
+        "dule"                                                                                           \
+        "_tim"                                                                                           \
+        "e") ", p.hour_of_week, " US("p.publish_time") ", p.external_id, "                               \
+                                                       "p.external_url, p.attempt_count, "               \
+                                                       "p.last_outcome, p.last_error_class, "            \
+                                                       "p.last_error, " US(                              \
+                                                           "p.next_attempt_time") ", "                   \
+                                                                                  "p.state_"             \
+                                                                                  "reason, "             \
+                                                                                  "p.revision,"          \
+                                                                                  " " US("p."            \
+                                                                                         "created"       \
+                                                                                         "_at") ", " US( \
+                                                                                      "p.updated_"       \
+                                                                                      "at") ", "         \
+                                                                                            "p."         \
+                                                                                            "slot"       \
+                                                                                            "_dec"       \
+                                                                                            "isio"       \
+                                                                                            "n_id"
 
 enum {
     PC_ID = 0,
@@ -931,7 +944,7 @@ status sched_claim_tx(db_conn *db, arena *a, const sched_claim *c, sched_work **
     if (st != ST_OK || db_res_rows(res) == 0)
         goto out;
     int rows = db_res_rows(res);
-    sched_work *w = arena_alloc(a, (size_t)rows * sizeof *w);
+    sched_work *w = arena_calloc(a, (size_t)rows * sizeof *w);
     lease_attempt *ats = arena_alloc(a, (size_t)rows * sizeof *ats);
     if (w == NULL || ats == NULL) {
         st = ST_EXHAUSTED;

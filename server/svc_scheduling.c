@@ -1236,7 +1236,10 @@ static status report_body(handler_tx *tx, ProtobufCMessage **reply)
     if (st == ST_NOT_FOUND)
         return handler_tx_reject(tx, st, "lease %s not found", rq->lease_id);
     if (why.st != ST_OK) {
-        rpc_call_set_error_info(tx->call, "LEASE_NOT_HELD", HANDLER_ERROR_DOMAIN);
+        const char *code = strstr(why.reason, "different outcome") != NULL ? "OUTCOME_CONFLICT"
+                           : strstr(why.reason, "another post") != NULL    ? "LEASE_POST_MISMATCH"
+                                                                           : "LEASE_NOT_HELD";
+        rpc_call_set_error_info(tx->call, code, HANDLER_ERROR_DOMAIN);
         return handler_tx_reject(tx, why.st, "lease %s: %s", rq->lease_id, why.reason);
     }
     if (st == ST_ALREADY_EXISTS) {
