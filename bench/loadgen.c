@@ -168,11 +168,17 @@ typedef struct lg_thread {
     uint64_t late_sends;
     uint64_t empty_claims;
     uint64_t render_errors;
+    uint64_t resp_bytes; /* measured calls' reply messages */
+    uint64_t resp_msgs;
     int64_t last_done_ns;
     char *fatal; /* a call could not be started: the run stops */
 } lg_thread;
 
 static lg_run *sig_run; /* for the SIGINT/SIGTERM handler */
+
+#ifdef LG_HAVE_ABSL
+void lg_absl_fast_mutex(void); /* lg_absl.cc */
+#endif
 
 static int64_t mono_ns(void)
 {
@@ -748,6 +754,10 @@ static void record(lg_thread *th, lg_slot *s, grpc_status_code code, int64_t now
     int c = (int)code >= 0 && (int)code < LG_CODES ? (int)code : (int)GRPC_STATUS_UNKNOWN;
     lg_hist_add(&th->hist, (uint64_t)(now - s->start_ns));
     th->codes[c]++;
+    if (s->recv_bb != NULL) {
+        th->resp_bytes += grpc_byte_buffer_length(s->recv_bb);
+        th->resp_msgs++;
+    }
     if (c != 0 && th->first_err[c] == NULL) {
         size_t n = GRPC_SLICE_LENGTH(s->details);
         th->first_err[c] = xstrndup((const char *)GRPC_SLICE_START_PTR(s->details), n < 300 ? n : 300);
@@ -957,6 +967,7 @@ typedef struct lg_totals {
     uint64_t codes[LG_CODES];
     const char *first_err[LG_CODES];
     uint64_t calls, ok, late_sends, empty_claims, render_errors;
+    uint64_t resp_bytes, resp_msgs;
     double elapsed_s;
     double cpu_s;
 } lg_totals;
@@ -1040,11 +1051,13 @@ static void report(const lg_run *run, const lg_totals *t, const char *path)
         first = false;
     }
     strbuf_printf(&b,
-                  "},\"request_bytes\":%zu,\"requests\":%zu,\"fast_template\":%s,"
-                  "\"late_sends\":%" PRIu64 ",\"empty_claims\":%" PRIu64
+                  "},\"request_bytes\":%zu,\"response_bytes\":%.0f,\"requests\":%zu,"
+                  "\"fast_template\":%s,\"late_sends\":%" PRIu64 ",\"empty_claims\":%" PRIu64
                   ",\"exhausted\":%s,\"render_errors\":%" PRIu64
                   ",\"client_cpu_s\":%.3f,\"client_cpu_pct\":%.1f}\n",
-                  req_bytes, run->n_reqs, fast ? "true" : "false", t->late_sends,
+                  req_bytes,
+                  t->resp_msgs ? (double)t->resp_bytes / (double)t->resp_msgs : 0.0, run->n_reqs,
+                  fast ? "true" : "false", t->late_sends,
                   t->empty_claims, atomic_load(&run->exhausted) ? "true" : "false",
                   t->render_errors, t->cpu_s,
                   t->elapsed_s > 0 ? 100.0 * t->cpu_s / t->elapsed_s : 0.0);
@@ -1087,6 +1100,9 @@ int main(int argc, char **argv)
         goto out_nogrpc;
     }
 
+#ifdef LG_HAVE_ABSL
+    lg_absl_fast_mutex();
+#endif
     grpc_init();
     run.path = grpc_slice_from_static_string(path);
     size_t n_ch = (size_t)o.connections;
@@ -1187,6 +1203,8 @@ int main(int argc, char **argv)
         t.late_sends += th->late_sends;
         t.empty_claims += th->empty_claims;
         t.render_errors += th->render_errors;
+        t.resp_bytes += th->resp_bytes;
+        t.resp_msgs += th->resp_msgs;
         if (th->last_done_ns > last)
             last = th->last_done_ns;
         if (th->fatal != NULL) {
