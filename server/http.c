@@ -64,6 +64,7 @@ typedef struct xfer {
     size_t body_len;
     int64_t deadline_ms, timeout_ms, connect_timeout_ms, start_at_ms;
     size_t max_bytes;
+    bool no_reuse;
 
     /* the transfer (http thread only) */
     CURL *easy;
@@ -430,6 +431,8 @@ static void xfer_start(http_client *c, xfer *x)
     SET(CURLOPT_ACCEPT_ENCODING, ""); /* the byte cap applies to the decoded body */
     SET(CURLOPT_USERAGENT, "herald/1");
     SET(CURLOPT_TCP_KEEPALIVE, 1L);
+    SET(CURLOPT_FRESH_CONNECT, x->no_reuse ? 1L : 0L);
+    SET(CURLOPT_FORBID_REUSE, x->no_reuse ? 1L : 0L);
     SET(CURLOPT_HTTPHEADER, x->headers);
     if (strcmp(x->method, "GET") == 0) {
         SET(CURLOPT_HTTPGET, 1L);
@@ -760,6 +763,7 @@ status http_submit(http_client *c, const http_request *req, http_done_fn done, v
     x->max_bytes =
         req->max_response_bytes > 0 ? req->max_response_bytes : DEFAULT_MAX_RESPONSE_BYTES;
     x->start_at_ms = req->start_at_ms;
+    x->no_reuse = req->no_reuse;
 
     pthread_mutex_lock(&c->mu);
     if (c->stopping) {

@@ -104,6 +104,10 @@ typedef struct http_request {
     int64_t connect_timeout_ms; /* 0 = 2 s; never more than the total limit */
     size_t max_response_bytes;  /* 0 = 1 MiB */
     int64_t start_at_ms;        /* absolute: do not start before (retry backoff); 0 = now */
+    /* A new connection, closed afterwards. libcurl re-sends a request by
+     * itself when a reused keep-alive connection dies before any reply,
+     * which would publish a POST twice; on a fresh connection it never does. */
+    bool no_reuse;
 } http_request;
 
 /* Process-wide libcurl set-up and teardown: call from main before any thread
