@@ -550,6 +550,7 @@ static void send_one(publisher *p, const sched_target *t, const sched_work *w)
     rq.timeout_ms = t->timeout_ms > 0 ? t->timeout_ms : 10000;
     rq.connect_timeout_ms = rq.timeout_ms < 2000 ? rq.timeout_ms : 2000;
     rq.max_response_bytes = RESPONSE_MAX;
+    rq.no_reuse = true; /* libcurl must never re-send a publish by itself */
 
     /* on the in-flight list before submitting: the callback may run at once */
     pthread_mutex_lock(&p->mu);

@@ -490,32 +490,33 @@ status sched_decision_insert_tx(db_conn *db, arena *a, const char *profile_id, i
 
 /* ---------------------------------------------------------------- posts */
 
-#define POST_COLS                                                                                        \
-    "p.post_id, p.profile_id, p.state, p.platform, p.kind, p.text, p.content_type, "                     \
-    "p.voice_style, p.topic, p.provider, p.llm_model, p.seed, p.human_edited, p.decision_id, "           \
-    "p.source_post_id, p.reply_opportunity_id, p.reply_to_external_id, p.content_hash, " US(             \
-        "p."                                                                                             \
-        "sche"                                                                                           \
-        "dule"                                                                                           \
-        "_tim"                                                                                           \
-        "e") ", p.hour_of_week, " US("p.publish_time") ", p.external_id, "                               \
-                                                       "p.external_url, p.attempt_count, "               \
-                                                       "p.last_outcome, p.last_error_class, "            \
-                                                       "p.last_error, " US(                              \
-                                                           "p.next_attempt_time") ", "                   \
-                                                                                  "p.state_"             \
-                                                                                  "reason, "             \
-                                                                                  "p.revision,"          \
-                                                                                  " " US("p."            \
-                                                                                         "created"       \
-                                                                                         "_at") ", " US( \
-                                                                                      "p.updated_"       \
-                                                                                      "at") ", "         \
-                                                                                            "p."         \
-                                                                                            "slot"       \
-                                                                                            "_dec"       \
-                                                                                            "isio"       \
-                                                                                            "n_id"
+#define POST_COLS                                                                                                \
+    "p.post_id, p.profile_id, p.state, p.platform, p.kind, p.text, p.content_type, "                             \
+    "p.voice_style, p.topic, p.provider, p.llm_model, p.seed, p.human_edited, p.decision_id, "                   \
+    "p.source_post_id, p.reply_opportunity_id, p.reply_to_external_id, p.content_hash, " US(                     \
+        "p."                                                                                                     \
+        "sche"                                                                                                   \
+        "dule"                                                                                                   \
+        "_tim"                                                                                                   \
+        "e") ", p.hour_of_week, " US("p.publish_time") ", p.external_id, "                                       \
+                                                       "p.external_url, p.attempt_count, "                       \
+                                                       "p.last_outcome, p.last_error_class, "                    \
+                                                       "p.last_error, " US(                                      \
+                                                           "p.next_attempt_time") ", "                           \
+                                                                                  "p.state_"                     \
+                                                                                  "reason, "                     \
+                                                                                  "p.revision,"                  \
+                                                                                  " " US(                        \
+                                                                                      "p."                       \
+                                                                                      "created"                  \
+                                                                                      "_at") ","                 \
+                                                                                             " " US("p.updated_" \
+                                                                                                    "at") ", "   \
+                                                                                                          "p."   \
+                                                                                                          "slot" \
+                                                                                                          "_dec" \
+                                                                                                          "isio" \
+                                                                                                          "n_id"
 
 enum {
     PC_ID = 0,
@@ -939,7 +940,7 @@ status sched_claim_tx(db_conn *db, arena *a, const sched_claim *c, sched_work **
         "AND ($2::text[] IS NULL OR p.platform = ANY($2::text[])) "
         "AND NOT EXISTS (SELECT 1 FROM profile_cooldowns cd WHERE cd.profile_id = p.profile_id "
         "AND cd.start_time <= now() AND cd.end_time > now()) "
-        "ORDER BY p.schedule_time, p.post_id LIMIT $4::int FOR UPDATE OF p SKIP LOCKED",
+        "ORDER BY p.schedule_time LIMIT $4::int FOR UPDATE OF p SKIP LOCKED",
         &p, &res);
     if (st != ST_OK || db_res_rows(res) == 0)
         goto out;

@@ -28,6 +28,7 @@ typedef struct fr_post {
     char id[40];
     int requests;
     int accepted;
+    int64_t first_ms, last_ms;
 } fr_post;
 
 typedef struct fr_conn {
@@ -220,6 +221,9 @@ static bool serve_one(fake_receiver *r, int fd, char *buf, size_t *have)
     if (post_id[0] != '\0') {
         fr_post *p = post_get(r, post_id);
         n = ++p->requests;
+        p->last_ms = now_mono_ms();
+        if (p->first_ms == 0)
+            p->first_ms = p->last_ms;
     } else {
         r->totals.no_post_id++;
     }
@@ -433,12 +437,14 @@ void fake_receiver_set_secret(fake_receiver *r, const char *secret)
 
 fr_post_stats fake_receiver_post(fake_receiver *r, const char *post_id)
 {
-    fr_post_stats s = { 0, 0 };
+    fr_post_stats s = { 0, 0, 0, 0 };
     pthread_mutex_lock(&r->mu);
     for (size_t i = 0; i < r->n_posts; i++) {
         if (strcmp(r->posts[i].id, post_id) == 0) {
             s.requests = r->posts[i].requests;
             s.accepted = r->posts[i].accepted;
+            s.first_ms = r->posts[i].first_ms;
+            s.last_ms = r->posts[i].last_ms;
         }
     }
     pthread_mutex_unlock(&r->mu);

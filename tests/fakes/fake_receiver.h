@@ -58,8 +58,10 @@ void fake_receiver_set_rule(fake_receiver *r, fr_rule rule, void *user);
 void fake_receiver_set_secret(fake_receiver *r, const char *secret);
 
 typedef struct fr_post_stats {
-    int requests; /* complete requests for this post id */
-    int accepted; /* of which accepted (published) */
+    int requests;     /* requests for this post id (headers read) */
+    int accepted;     /* of which accepted (published) */
+    int64_t first_ms; /* now_mono_ms() of the first and the last request; 0: none */
+    int64_t last_ms;
 } fr_post_stats;
 
 /* Per post id; zeroes when unknown. */
