@@ -112,12 +112,14 @@ status lstore_learning_version(db_conn *db, int64_t budget_ms, const char *profi
     db_res *res = NULL;
     *version = 0;
     *vtime_us = 0;
+    char scope[128];
+    snprintf(scope, sizeof scope, LEARNING_VERSION_PREFIX "%s", profile_id);
     db_params_init(&p);
     db_param_text(&p, profile_id);
+    db_param_text(&p, scope);
     status st = db_run(db, budget_ms, "learning_version",
                        "SELECT v.version, (extract(epoch FROM v.updated_at) * 1000000)::int8 "
-                       "FROM profiles p LEFT JOIN cache_versions v "
-                       "ON v.scope = '" LEARNING_VERSION_PREFIX "' || p.profile_id "
+                       "FROM profiles p LEFT JOIN cache_versions v ON v.scope = $2 "
                        "WHERE p.profile_id = $1",
                        &p, &res);
     if (st == ST_OK && db_res_rows(res) == 0)
@@ -157,6 +159,11 @@ status lstore_profile_check_tx(db_conn *db, arena *a, const char *profile_id,
 
 /* ---------------------------------------------------------------- engagement */
 
+static int str_ptr_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 static char *ids_array(char *const *ids, size_t n)
 {
     lstore_arr arr;
@@ -174,7 +181,18 @@ status lstore_posts_get_tx(db_conn *db, arena *a, char *const *ids, size_t n, ls
     db_res *res = NULL;
     *out = NULL;
     *n_out = 0;
-    char *arr = ids_array(ids, n);
+    /* each post once */
+    char **uniq = malloc((n ? n : 1) * sizeof *uniq);
+    if (uniq == NULL)
+        return ST_EXHAUSTED;
+    memcpy(uniq, ids, n * sizeof *uniq);
+    qsort(uniq, n, sizeof *uniq, str_ptr_cmp);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (m == 0 || strcmp(uniq[m - 1], uniq[i]) != 0)
+            uniq[m++] = uniq[i];
+    char *arr = ids_array(uniq, m);
+    free(uniq);
     db_params_init(&p);
     db_param_text(&p, arr);
     status st = db_query(
@@ -186,24 +204,36 @@ status lstore_posts_get_tx(db_conn *db, arena *a, char *const *ids, size_t n, ls
         "FROM posts p WHERE p.post_id = ANY($1::uuid[])",
         &p, &res);
     if (st == ST_OK && db_res_rows(res) > 0) {
-        size_t m = (size_t)db_res_rows(res);
-        lstore_post *v = arena_calloc(a, m * sizeof *v);
+        size_t found = (size_t)db_res_rows(res);
+        lstore_post *v = arena_calloc(a, found * sizeof *v);
         if (v == NULL) {
             st = ST_EXHAUSTED;
         } else {
-            for (size_t i = 0; i < m; i++) {
+            for (size_t i = 0; i < found; i++) {
                 snprintf(v[i].post_id, sizeof v[i].post_id, "%s", db_res_text(res, (int)i, 0));
                 snprintf(v[i].state, sizeof v[i].state, "%s", db_res_text(res, (int)i, 1));
                 v[i].publish_us = db_res_int64(res, (int)i, 2);
                 v[i].scored = db_res_bool(res, (int)i, 3);
             }
             *out = v;
-            *n_out = m;
+            *n_out = found;
         }
     }
     db_res_free(res);
     free(arr);
     return st;
+}
+
+/* Orders pointers to observations by (post_id, observe_us, source). */
+static int obs_key_cmp(const void *pa, const void *pb)
+{
+    const lstore_obs *a = *(const lstore_obs *const *)pa, *b = *(const lstore_obs *const *)pb;
+    int c = strcmp(a->post_id, b->post_id);
+    if (c != 0)
+        return c;
+    if (a->observe_us != b->observe_us)
+        return a->observe_us < b->observe_us ? -1 : 1;
+    return strcmp(a->source, b->source);
 }
 
 status lstore_engagement_insert_tx(db_conn *db, arena *a, const lstore_obs *obs, size_t n,
@@ -251,21 +281,33 @@ status lstore_engagement_insert_tx(db_conn *db, arena *a, const lstore_obs *obs,
         "RETURNING e.post_id::text, (extract(epoch FROM e.observed_at) * 1000000)::int8, e.source",
         &p, &res);
     if (st == ST_OK && db_res_rows(res) > 0) {
+        /* match each returned row to a request row with its key: the
+         * request sorted by key, then a binary search per row (repeats of a
+         * key in one request are adjacent; each is taken once) */
         size_t rows = (size_t)db_res_rows(res);
         size_t *idx = arena_alloc(a, rows * sizeof *idx);
+        const lstore_obs **by_key = malloc(n * sizeof *by_key);
         bool *taken = calloc(n, sizeof *taken);
-        if (idx == NULL || taken == NULL) {
+        if (idx == NULL || by_key == NULL || taken == NULL) {
             st = ST_EXHAUSTED;
         } else {
-            /* match each returned row to the first request row with its key */
+            for (size_t i = 0; i < n; i++)
+                by_key[i] = &obs[i];
+            qsort(by_key, n, sizeof *by_key, obs_key_cmp);
             size_t k = 0;
             for (size_t r = 0; r < rows; r++) {
-                const char *id = db_res_text(res, (int)r, 0);
-                int64_t t = db_res_int64(res, (int)r, 1);
-                const char *s = db_res_text(res, (int)r, 2);
-                for (size_t i = 0; i < n; i++) {
-                    if (!taken[i] && obs[i].observe_us == t && strcmp(obs[i].post_id, id) == 0 &&
-                        strcmp(obs[i].source, s) == 0) {
+                lstore_obs key = { .post_id = db_res_text(res, (int)r, 0),
+                                   .observe_us = db_res_int64(res, (int)r, 1),
+                                   .source = db_res_text(res, (int)r, 2) };
+                const lstore_obs *kp = &key;
+                const lstore_obs **hit = bsearch(&kp, by_key, n, sizeof *by_key, obs_key_cmp);
+                if (hit == NULL)
+                    continue;
+                while (hit > by_key && obs_key_cmp(hit - 1, &kp) == 0)
+                    hit--;
+                for (; hit < by_key + n && obs_key_cmp(hit, &kp) == 0; hit++) {
+                    size_t i = (size_t)(*hit - obs);
+                    if (!taken[i]) {
                         taken[i] = true;
                         idx[k++] = i;
                         break;
@@ -276,6 +318,7 @@ status lstore_engagement_insert_tx(db_conn *db, arena *a, const lstore_obs *obs,
             *n_inserted = k;
         }
         free(taken);
+        free(by_key);
     }
     db_res_free(res);
     for (int k = 0; k < REWARD_METRIC_COUNT; k++)
@@ -803,8 +846,12 @@ static int arm_order(const void *pa, const void *pb)
     return key_order(a->scope, a->key, b->key);
 }
 
-status lstore_arms_get(db_conn *db, int64_t budget_ms, bool tx, arena *a, const char *profile_id,
-                       int scope, bool catalog, lstore_arms *out)
+/* The arms query, optionally with the topics recently used around
+ * recent_at_ms (rows marked '*recent') and with this transaction's commit
+ * made asynchronous (Recommend). */
+static status arms_query(db_conn *db, int64_t budget_ms, bool tx, arena *a, const char *profile_id,
+                         int scope, bool catalog, bool recent, int64_t recent_at_ms,
+                         lstore_arms *out, char ***topics, size_t *n_topics)
 {
     db_params p;
     db_res *res = NULL;
@@ -816,6 +863,8 @@ status lstore_arms_get(db_conn *db, int64_t budget_ms, bool tx, arena *a, const 
     db_param_text(&p, scope > 0 ? bandit_scope_name((bandit_scope)scope) : NULL);
     db_param_bool(&p, catalog);
     db_param_bool(&p, scope == LSTORE_CONTENT_SCOPES);
+    db_param_bool(&p, recent);
+    db_param_int64(&p, recent_at_ms);
     /* The first row carries the profile (its zone, cooldown) and the active
      * version; it is there even when the profile has no arms. */
     const char *sql =
@@ -829,7 +878,8 @@ status lstore_arms_get(db_conn *db, int64_t budget_ms, bool tx, arena *a, const 
         "UNION SELECT scope, arm_key FROM arm_stats WHERE profile_id = $1 "
         "AND reward_version = (SELECT reward_version FROM rv) "
         "UNION SELECT scope, arm_key FROM arm_settings WHERE profile_id = $1) "
-        "SELECT NULL, NULL, 0::float8, 0::float8, 0::float8, 0::int8, 0::int8, 0::int8, true, "
+        "SELECT NULL, CASE WHEN $5 THEN set_config('synchronous_commit', 'off', true) END, "
+        "0::float8, 0::float8, 0::float8, 0::int8, 0::int8, 0::int8, true, "
         "pr.time_zone, COALESCE((SELECT reward_version FROM rv), ''), "
         "pr.topic_cooldown_hours::int8 FROM prof pr "
         "UNION ALL (SELECT k.scope, k.key, COALESCE(a.n, 0), COALESCE(a.sum_reward, 0), "
@@ -843,16 +893,30 @@ status lstore_arms_get(db_conn *db, int64_t budget_ms, bool tx, arena *a, const 
         "LEFT JOIN arm_settings s ON s.profile_id = $1 AND s.scope = k.scope "
         "AND s.arm_key = k.key WHERE EXISTS (SELECT 1 FROM prof) "
         "AND ($2::text IS NULL OR k.scope = $2) "
-        "AND (NOT $4 OR k.scope IN ('content_type', 'voice_style', 'topic')))";
-    status st = tx ? db_query(db, "arms_get", sql, &p, &res)
+        "AND (NOT $4 OR k.scope IN ('content_type', 'voice_style', 'topic'))) "
+        /* live posts due (published, scheduled or created) within the
+         * profile's cooldown of the target time */
+        "UNION ALL (SELECT DISTINCT '*recent', q.topic, 0::float8, 0::float8, 0::float8, 0::int8, "
+        "0::int8, 0::int8, true, '', '', 0::int8 FROM posts q, prof pr WHERE $5 "
+        "AND q.profile_id = $1 AND q.topic IS NOT NULL "
+        "AND q.state NOT IN ('rejected', 'cancelled', 'failed') "
+        "AND COALESCE(q.publish_time, q.schedule_time, q.created_at) > "
+        "to_timestamp($6::int8 / 1000.0) - pr.topic_cooldown_hours * interval '1 hour' "
+        "AND COALESCE(q.publish_time, q.schedule_time, q.created_at) < "
+        "to_timestamp($6::int8 / 1000.0) + pr.topic_cooldown_hours * interval '1 hour')";
+    status st = tx ? db_query(db, recent ? "recommend_load" : "arms_get", sql, &p, &res)
                    : db_run(db, budget_ms, "arms_get", sql, &p, &res);
     if (st != ST_OK)
         goto out;
     int rows = db_res_rows(res);
     int head = -1;
-    for (int r = 0; r < rows; r++)
+    size_t n_recent = 0;
+    for (int r = 0; r < rows; r++) {
         if (db_res_null(res, r, 0))
             head = r;
+        else if (strcmp(db_res_text(res, r, 0), "*recent") == 0)
+            n_recent++;
+    }
     if (head < 0) {
         st = ST_NOT_FOUND;
         goto out;
@@ -860,16 +924,23 @@ status lstore_arms_get(db_conn *db, int64_t budget_ms, bool tx, arena *a, const 
     out->time_zone = adup(a, db_res_text(res, head, 9));
     out->reward_version = adup(a, db_res_text(res, head, 10));
     out->topic_cooldown_hours = (int)db_res_int64(res, head, 11);
-    size_t m = (size_t)(rows - 1);
+    size_t m = (size_t)(rows - 1) - n_recent;
     out->arms = arena_calloc(a, (m ? m : 1) * sizeof *out->arms);
-    if (out->arms == NULL) {
+    char **rt = arena_calloc(a, (n_recent ? n_recent : 1) * sizeof *rt);
+    if (out->arms == NULL || rt == NULL) {
         st = ST_EXHAUSTED;
         goto out;
     }
-    size_t k = 0;
+    size_t k = 0, nr = 0;
     for (int r = 0; r < rows; r++) {
         bandit_scope sc;
-        if (r == head || !bandit_scope_parse(db_res_text(res, r, 0), &sc))
+        if (r == head)
+            continue;
+        if (strcmp(db_res_text(res, r, 0), "*recent") == 0) {
+            rt[nr++] = adup(a, db_res_text(res, r, 1));
+            continue;
+        }
+        if (!bandit_scope_parse(db_res_text(res, r, 0), &sc))
             continue;
         lstore_arm *arm = &out->arms[k++];
         arm->scope = sc;
@@ -891,47 +962,28 @@ status lstore_arms_get(db_conn *db, int64_t budget_ms, bool tx, arena *a, const 
     }
     out->n = k;
     qsort(out->arms, out->n, sizeof *out->arms, arm_order);
+    if (topics != NULL) {
+        *topics = rt;
+        *n_topics = nr;
+    }
 out:
     db_res_free(res);
     return st;
 }
 
-status lstore_recent_topics_tx(db_conn *db, arena *a, const char *profile_id, int64_t at_ms,
-                               int cooldown_hours, char ***topics, size_t *n)
+status lstore_arms_get(db_conn *db, int64_t budget_ms, bool tx, arena *a, const char *profile_id,
+                       int scope, bool catalog, lstore_arms *out)
 {
-    db_params p;
-    db_res *res = NULL;
-    *topics = NULL;
-    *n = 0;
-    if (cooldown_hours <= 0)
-        return ST_OK;
-    db_params_init(&p);
-    db_param_text(&p, profile_id);
-    db_param_int64(&p, at_ms);
-    db_param_int64(&p, cooldown_hours);
-    status st =
-        db_query(db, "recent_topics",
-                 "SELECT DISTINCT topic FROM posts WHERE profile_id = $1 AND topic IS NOT NULL "
-                 "AND state NOT IN ('rejected', 'cancelled', 'failed') "
-                 "AND COALESCE(publish_time, schedule_time, created_at) > "
-                 "to_timestamp($2::int8 / 1000.0) - $3::int8 * interval '1 hour' "
-                 "AND COALESCE(publish_time, schedule_time, created_at) < "
-                 "to_timestamp($2::int8 / 1000.0) + $3::int8 * interval '1 hour' ORDER BY 1",
-                 &p, &res);
-    if (st == ST_OK && db_res_rows(res) > 0) {
-        size_t m = (size_t)db_res_rows(res);
-        char **v = arena_alloc(a, m * sizeof *v);
-        if (v == NULL) {
-            st = ST_EXHAUSTED;
-        } else {
-            for (size_t i = 0; i < m; i++)
-                v[i] = adup(a, db_res_text(res, (int)i, 0));
-            *topics = v;
-            *n = m;
-        }
-    }
-    db_res_free(res);
-    return st;
+    return arms_query(db, budget_ms, tx, a, profile_id, scope, catalog, false, 0, out, NULL, NULL);
+}
+
+status lstore_recommend_load_tx(db_conn *db, arena *a, const char *profile_id, int64_t at_ms,
+                                lstore_arms *out, char ***recent, size_t *n_recent)
+{
+    *recent = NULL;
+    *n_recent = 0;
+    return arms_query(db, 0, true, a, profile_id, LSTORE_CONTENT_SCOPES, true, true, at_ms, out,
+                      recent, n_recent);
 }
 
 status lstore_arm_setting_put_tx(db_conn *db, const char *profile_id, bandit_scope scope,

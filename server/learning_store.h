@@ -221,10 +221,15 @@ status lstore_arms_get(db_conn *db, int64_t budget_ms, bool tx, arena *a, const 
                        int scope, bool catalog, lstore_arms *out);
 #define LSTORE_CONTENT_SCOPES (-1) /* scope: content_type, voice_style and topic */
 
-/* Topics of the profile's live posts due (publish, schedule or creation
- * time) within cooldown_hours of at_ms, sorted. */
-status lstore_recent_topics_tx(db_conn *db, arena *a, const char *profile_id, int64_t at_ms,
-                               int cooldown_hours, char ***topics, size_t *n);
+/* Recommend's one read: the profile's content arms with every enabled
+ * catalog key (as lstore_arms_get with LSTORE_CONTENT_SCOPES and catalog),
+ * plus the topics of its live posts due (published, scheduled or created)
+ * within its topic_cooldown_hours of at_ms (*recent, arena). Also
+ * makes the open transaction's commit asynchronous (synchronous_commit
+ * off): a decision lost to a crash in the next few hundred ms is one
+ * Recommend to repeat, never learnt state. */
+status lstore_recommend_load_tx(db_conn *db, arena *a, const char *profile_id, int64_t at_ms,
+                                lstore_arms *out, char ***recent, size_t *n_recent);
 
 /* Upserts an arm_settings row; ST_OK. */
 status lstore_arm_setting_put_tx(db_conn *db, const char *profile_id, bandit_scope scope,

@@ -818,10 +818,7 @@ static void learning_recommend(Herald__V1__LearningService_Service *svc,
     size_t n_recent = 0;
     status st = db_begin(db, handler_budget_ms(call));
     if (st == ST_OK)
-        st = lstore_arms_get(db, 0, true, a, req->profile_id, LSTORE_CONTENT_SCOPES, true, &arms);
-    if (st == ST_OK)
-        st = lstore_recent_topics_tx(db, a, req->profile_id, target_ms, arms.topic_cooldown_hours,
-                                     &recent, &n_recent);
+        st = lstore_recommend_load_tx(db, a, req->profile_id, target_ms, &arms, &recent, &n_recent);
     if (st != ST_OK) {
         db_rollback(db);
         handler_fail_db(call, db, st, arena_printf(a, "profile %s", req->profile_id));

@@ -1046,6 +1046,44 @@ static void recompute_outcomes(void **state)
                      1);
 }
 
+/* heraldd runs the checkpoint job itself (main.c registers it): a second
+ * heraldd on its own database, with a 1-hour checkpoint and the job every
+ * second, scores a post whose only observation came before the checkpoint,
+ * without the test touching the job. */
+static void heraldd_runs_the_outcome_job(void **state)
+{
+    (void)state;
+    static const char *const extra[] = { "HERALD_LEARNING_CHECKPOINT=1h",
+                                         "HERALD_LEARNING_JOB_INTERVAL=1s", NULL };
+    ls_env e2;
+    assert_true(ls_setup(&e2, "learning_job", extra, NULL));
+    assert_int_equal(ls_profile(&e2, "gamma", "UTC", 24), 0);
+    char post[37], rid[40];
+    int64_t now = now_real_ms();
+    ls_post(&e2, "gamma", "myth_busting", "storyteller", "sleep", now - 2 * HOUR_MS, NULL, post);
+    Herald__V1__EngagementObservation o;
+    Herald__V1__EngagementObservation *obs[1] = { &o };
+    Herald__V1__RecordEngagementResponse *r = NULL;
+    ls_obs(&o, post, now - 90 * 60000, 800, 20, 3, 2, 1, 1);
+    assert_int_equal(ls_engage(&e2, ls_rid(&e2, rid), obs, 1, &r), 0);
+    assert_int_equal(r->outcomes_updated, 0); /* observed before its checkpoint */
+    herald__v1__record_engagement_response__free_unpacked(r, NULL);
+    int64_t n = 0;
+    for (int i = 0; i < 150 && n == 0; i++) { /* at most 15 s */
+        n = ls_int(&e2, "SELECT count(*) FROM outcomes WHERE post_id = $1::uuid", post);
+        if (n == 0)
+            hd_sleep_ms(100);
+    }
+    assert_int_equal(n, 1);
+    /* the first post of a profile only starts its baseline */
+    assert_int_equal(ls_int(&e2,
+                            "SELECT count(*) FROM outcomes WHERE post_id = $1::uuid AND "
+                            "NOT learnable AND engagement_rate IS NOT NULL",
+                            post),
+                     1);
+    assert_int_equal(ls_teardown(&e2), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1059,6 +1097,7 @@ int main(void)
         cmocka_unit_test(topics_and_trends),
         cmocka_unit_test(audience_validation),
         cmocka_unit_test(recompute_outcomes),
+        cmocka_unit_test(heraldd_runs_the_outcome_job),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
