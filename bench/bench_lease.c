@@ -216,6 +216,56 @@ static bool insert_posts(db_conn *db)
     return st == ST_OK;
 }
 
+/* CPU seconds (user + system) of pid from /proc/<pid>/stat; -1 if unreadable. */
+static double proc_cpu_s(long pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')');
+    if (p == NULL)
+        return -1;
+    unsigned long long ut = 0, st = 0;
+    /* fields after ")": state(3) ppid ... utime is field 14, stime 15 */
+    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+        return -1;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* CPU seconds of the PostgreSQL postmaster PG_PID (the services fixture)
+ * and its children (the backends); -1 without PG_PID. */
+static double pg_cpu_s(void)
+{
+    const char *s = getenv("PG_PID");
+    if (s == NULL)
+        return -1;
+    long pm = strtol(s, NULL, 10);
+    double total = proc_cpu_s(pm);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%ld/task/%ld/children", pm, pm);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return total;
+    long child;
+    while (fscanf(f, "%ld", &child) == 1) {
+        double c = proc_cpu_s(child);
+        if (c > 0)
+            total += c;
+    }
+    fclose(f);
+    return total;
+}
+
+static double self_cpu_s(void)
+{
+    return proc_cpu_s((long)getpid());
+}
+
 static double load1(void)
 {
     double l = -1;
@@ -296,6 +346,7 @@ int main(int argc, char **argv)
     atomic_store(&g_claims, 0);
     atomic_store(&g_empty, 0);
 
+    double hd_cpu0 = proc_cpu_s((long)g_hd.pid), pg_cpu0 = pg_cpu_s(), me_cpu0 = self_cpu_s();
     int64_t t0 = now_mono_us();
     for (int t = 0; t < g_executors; t++)
         pthread_create(&th[t], NULL, executor_main, (void *)(intptr_t)t);
@@ -309,6 +360,8 @@ int main(int argc, char **argv)
     for (int t = 0; t < g_executors; t++)
         pthread_join(th[t], NULL);
     double secs = (double)(now_mono_us() - t0) / 1e6;
+    double hd_cpu = proc_cpu_s((long)g_hd.pid) - hd_cpu0, pg_cpu = pg_cpu_s() - pg_cpu0,
+           me_cpu = self_cpu_s() - me_cpu0;
     int64_t published = tdb_int(db, "SELECT count(*) FROM posts WHERE state = 'published'");
     int64_t attempts = tdb_int(db, "SELECT count(*) FROM publish_attempts");
     long reported = atomic_load(&g_reported);
@@ -323,16 +376,28 @@ int main(int argc, char **argv)
     printf("ClaimDueWork p50 %.2f ms p99 %.2f ms; ReportPublishResult p50 %.2f ms p99 %.2f ms\n",
            pct(&s_claim, 0.5), pct(&s_claim, 0.99), pct(&s_report, 0.5), pct(&s_report, 0.99));
     printf("load average (1 min) %.2f on %ld cores\n", l1, sysconf(_SC_NPROCESSORS_ONLN));
+    double per = reported > 0 ? 1000.0 / (double)reported : 0;
+    printf("CPU per published post: heraldd %.3f ms, PostgreSQL %.3f ms, executors %.3f ms "
+           "(%.0f posts/s if these had the %ld cores to themselves)\n",
+           hd_cpu * per, pg_cpu >= 0 ? pg_cpu * per : -1, me_cpu * per,
+           hd_cpu + (pg_cpu > 0 ? pg_cpu : 0) + me_cpu > 0
+               ? (double)sysconf(_SC_NPROCESSORS_ONLN) * (double)reported /
+                     (hd_cpu + (pg_cpu > 0 ? pg_cpu : 0) + me_cpu)
+               : 0,
+           sysconf(_SC_NPROCESSORS_ONLN));
     bool pass = pps >= TARGET && atomic_load(&g_errors) == 0 && published == g_posts;
     printf("{\"bench\":\"lease_cycles\",\"executors\":%d,\"batch\":%d,\"posts\":%d,"
            "\"published\":%lld,\"seconds\":%.3f,\"posts_per_s\":%.1f,\"claims\":%ld,"
            "\"errors\":%ld,\"claim_p50_ms\":%.3f,\"claim_p99_ms\":%.3f,\"report_p50_ms\":%.3f,"
-           "\"report_p99_ms\":%.3f,\"request_ids\":%s,\"heraldd_workers\":%d,\"nproc\":%ld,"
+           "\"report_p99_ms\":%.3f,\"cpu_ms_per_post_heraldd\":%.3f,"
+           "\"cpu_ms_per_post_postgres\":%.3f,\"cpu_ms_per_post_executors\":%.3f,"
+           "\"request_ids\":%s,\"heraldd_workers\":%d,\"nproc\":%ld,"
            "\"load1\":%.2f,\"target_posts_per_s\":%.0f,\"pass\":%s}\n",
            g_executors, g_batch, g_posts, (long long)published, secs, pps, atomic_load(&g_claims),
            atomic_load(&g_errors), pct(&s_claim, 0.5), pct(&s_claim, 0.99), pct(&s_report, 0.5),
-           pct(&s_report, 0.99), g_rid ? "true" : "false", g_workers, sysconf(_SC_NPROCESSORS_ONLN),
-           l1, TARGET, pass ? "true" : "false");
+           pct(&s_report, 0.99), hd_cpu * per, pg_cpu >= 0 ? pg_cpu * per : -1.0, me_cpu * per,
+           g_rid ? "true" : "false", g_workers, sysconf(_SC_NPROCESSORS_ONLN), l1, TARGET,
+           pass ? "true" : "false");
     fflush(stdout);
     rc = pass || report_only ? 0 : 1;
     if (atomic_load(&g_errors) > 0)
