@@ -616,6 +616,15 @@ static void insights_cached_and_invalidated(void **state)
     assert_true(t->audience[0]->share == 1.0);
     assert_int_equal(t->n_best_hours_of_week, 168);
     herald__v1__get_best_times_response__free_unpacked(t, NULL);
+    bt.top_n = 169;
+    assert_int_equal(ls_get_best_times(&E, &bt, NULL), GRPC_CODE_INVALID_ARGUMENT);
+    assert_true(has_violation("top_n"));
+    bt.top_n = 0;
+    bt.profile_id = (char *)"nobody";
+    assert_int_equal(ls_get_best_times(&E, &bt, NULL), GRPC_CODE_NOT_FOUND);
+    bt.profile_id = (char *)"Not An Id";
+    assert_int_equal(ls_get_best_times(&E, &bt, NULL), GRPC_CODE_INVALID_ARGUMENT);
+    assert_true(has_violation("profile_id"));
 }
 
 /* ---- ListArms ---- */
@@ -899,6 +908,12 @@ static void topics_and_trends(void **state)
     herald__v1__list_trends_response__free_unpacked(l, NULL);
 
     /* errors */
+    Herald__V1__ListTrendsRequest bad = HERALD__V1__LIST_TRENDS_REQUEST__INIT;
+    bad.page_size = -1;
+    bad.page_token = (char *)"garbage";
+    assert_int_equal(ls_list_trends(&E, &bad, NULL), GRPC_CODE_INVALID_ARGUMENT);
+    assert_true(has_violation("page_size"));
+    assert_true(has_violation("page_token"));
     assert_int_equal(upsert(NULL, "_bad", "", flat, 1, NOW, NULL), GRPC_CODE_INVALID_ARGUMENT);
     assert_true(has_violation("observations[0].topic"));
     assert_int_equal(upsert("nobody", "sleep", "", flat, 1, NOW, NULL), GRPC_CODE_NOT_FOUND);
