@@ -859,6 +859,11 @@ static void *thread_main(void *arg)
     } else {
         th->next_send_ns = run->t_start + th->interval_ns * th->id / run->o->threads;
     }
+    /* A deadline + 2 s after the stop, calls still out are cancelled: the run
+     * ends even if an event never comes. */
+    int64_t grace = (int64_t)run->o->timeout_ms * 1000000LL + 2 * NS_PER_S;
+    int64_t stop_seen = 0;
+    bool cancelled = false;
     for (;;) {
         now = mono_ns();
         bool stopping = atomic_load_explicit(&run->stop, memory_order_relaxed) ||
@@ -867,6 +872,14 @@ static void *thread_main(void *arg)
             open_loop_send(th, now);
         if (stopping && th->outstanding == 0)
             break;
+        if (stopping && stop_seen == 0)
+            stop_seen = now;
+        if (stopping && !cancelled && (now - stop_seen >= grace || th->fatal != NULL)) {
+            for (size_t i = 0; i < th->n_slots; i++)
+                if (th->slots[i].call != NULL)
+                    grpc_call_cancel(th->slots[i].call, NULL);
+            cancelled = true;
+        }
         int64_t wait = LG_TICK_NS;
         if (open && !stopping && th->n_free > 0) {
             int64_t until = th->next_send_ns - mono_ns();
