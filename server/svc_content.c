@@ -1885,6 +1885,7 @@ typedef struct reply_ctx {
     size_t n_facts;
     platform_id platform;
     uint64_t seed;
+    textsim_index *hist; /* the gates' report points into it until the post is stored */
 } reply_ctx;
 
 static status reply_body(handler_tx *tx, ProtobufCMessage **reply)
@@ -1893,7 +1894,7 @@ static status reply_body(handler_tx *tx, ProtobufCMessage **reply)
     arena *a = rpc_call_arena(tx->call);
     const catalog *cat = content_catalog_get(c->snap);
     content_opportunity opp;
-    textsim_index *hist = NULL;
+    textsim_index *hist = c->hist;
     strbuf text = { 0 };
     char why[600] = "no fact of the topic fits the platform's limit";
     int64_t t0 = now_mono_ms();
@@ -1909,7 +1910,6 @@ static status reply_body(handler_tx *tx, ProtobufCMessage **reply)
                                  "reply opportunity %s is %s; GenerateReply needs an open one",
                                  opp.id, opp.state);
     }
-    hist = textsim_index_new();
     st = content_history_load(tx->db, 0, c->prof->profile_id, CONTENT_DUP_WINDOW_DAYS, hist);
     const catalog_entry *te = catalog_find(cat, CATALOG_TOPIC, c->plan.topic);
     int lim = platform_max_chars(c->platform);
@@ -1943,7 +1943,6 @@ static status reply_body(handler_tx *tx, ProtobufCMessage **reply)
             seed_used = c->seed + t;
         }
     }
-    textsim_index_free(hist);
     if (st != ST_OK) {
         strbuf_fini(&text);
         return st;
@@ -2155,6 +2154,7 @@ static void content_generate_reply(Herald__V1__ContentService_Service *svc,
         c.facts[i] = &facts[(size_t)order[2 * i + 1]];
     c.n_facts = m;
 
+    c.hist = textsim_index_new();
     handler_mutation mu = { .request = &req->base,
                             .request_id = req->request_id,
                             .reply_desc = &herald__v1__generate_reply_response__descriptor,
@@ -2167,6 +2167,7 @@ static void content_generate_reply(Herald__V1__ContentService_Service *svc,
 out:
     content_plan_fini(&c.plan);
     content_catalog_release(c.snap);
+    textsim_index_free(c.hist);
 }
 
 /* ================================================================ the service */

@@ -306,8 +306,16 @@ static int group_setup(void **state)
     fake_llm_set_default(g_llm, &dflt);
     char url[128];
     char *llm_url = xasprintf("HERALD_LLM_URL=%s", fake_llm_url(g_llm, url, sizeof url));
-    const char *extra[] = { llm_url, "HERALD_LLM_MODEL=fake-model", "HERALD_LLM_MAX_ATTEMPTS=3",
-                            NULL };
+    const char *extra[] = {
+        llm_url,
+        "HERALD_LLM_MODEL=fake-model",
+        "HERALD_LLM_MAX_ATTEMPTS=3",
+#if defined(__SANITIZE_ADDRESS__)
+        /* ASan's shadow and quarantine would trip the 256 MB limit */
+        "HERALD_MEMORY_LIMIT_MB=0",
+#endif
+        NULL
+    };
     herald_client_init();
     bool ok = hd_start(&g_hd, g_dir, g_url, g_redis, extra);
     free(llm_url);
@@ -1738,6 +1746,7 @@ static void llm_inflight_stays_fast(void **state)
     assert_non_null(cat);
     textsim_index *ix = textsim_index_new();
     inflight_call calls[INFLIGHT];
+    char topics[INFLIGHT][65];
     for (int i = 0; i < INFLIGHT; i++) {
         generator_request gr = { .content_type = "research_breakdown",
                                  .voice_style = "research_enthusiast",
@@ -1756,7 +1765,8 @@ static void llm_inflight_stays_fast(void **state)
         fake_llm_reply rep = { .content = d.text, .delay_ms = 3000 };
         fake_llm_push(g_llm, &rep);
         generator_draft_fini(&d);
-        calls[i] = (inflight_call){ .topic = gr.topic };
+        snprintf(topics[i], sizeof topics[i], "%s", gr.topic); /* the catalog goes away */
+        calls[i] = (inflight_call){ .topic = topics[i] };
     }
     textsim_index_free(ix);
     catalog_free(cat);
