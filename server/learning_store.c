@@ -185,8 +185,10 @@ status lstore_posts_get_tx(db_conn *db, arena *a, char *const *ids, size_t n, ls
     char **uniq = malloc((n ? n : 1) * sizeof *uniq);
     if (uniq == NULL)
         return ST_EXHAUSTED;
-    memcpy(uniq, ids, n * sizeof *uniq);
-    qsort(uniq, n, sizeof *uniq, str_ptr_cmp);
+    if (n > 0)
+        memcpy(uniq, ids, n * sizeof *uniq);
+    if (n > 1)
+        qsort(uniq, n, sizeof *uniq, str_ptr_cmp);
     size_t m = 0;
     for (size_t i = 0; i < n; i++)
         if (m == 0 || strcmp(uniq[m - 1], uniq[i]) != 0)
@@ -847,8 +849,31 @@ static int arm_order(const void *pa, const void *pb)
 }
 
 /* The arms query, optionally with the topics recently used around
- * recent_at_ms (rows marked '*recent') and with this transaction's commit
- * made asynchronous (Recommend). */
+ * recent_at_ms and with this transaction's commit made asynchronous
+ * (Recommend). One statement of simple index scans glued by UNION ALL
+ * (planning dominates a statement this size: joins and de-duplication are
+ * done here instead). Row kinds (column 0):
+ *   0 the profile: time zone, topic cooldown, active reward version
+ *   1 an enabled catalog key of a content scope (with catalog)
+ *   2 one of the profile's topics
+ *   3 an arm_stats row under the active version
+ *   4 an arm_settings row
+ *   5 a topic used within the cooldown of recent_at_ms (with recent) */
+enum { K_PROFILE, K_CATALOG, K_PROFILE_TOPIC, K_STATS, K_SETTING, K_RECENT };
+
+static lstore_arm *arm_slot(lstore_arm *arms, size_t *n, bandit_scope sc, const char *key)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (arms[i].scope == sc && strcmp(arms[i].key, key) == 0)
+            return &arms[i];
+    lstore_arm *a = &arms[(*n)++];
+    memset(a, 0, sizeof *a);
+    a->scope = sc;
+    a->enabled = true;
+    a->disabled_reason = "";
+    return a;
+}
+
 static status arms_query(db_conn *db, int64_t budget_ms, bool tx, arena *a, const char *profile_id,
                          int scope, bool catalog, bool recent, int64_t recent_at_ms,
                          lstore_arms *out, char ***topics, size_t *n_topics)
@@ -860,107 +885,113 @@ static status arms_query(db_conn *db, int64_t budget_ms, bool tx, arena *a, cons
     out->time_zone = "UTC";
     db_params_init(&p);
     db_param_text(&p, profile_id);
-    db_param_text(&p, scope > 0 ? bandit_scope_name((bandit_scope)scope) : NULL);
     db_param_bool(&p, catalog);
-    db_param_bool(&p, scope == LSTORE_CONTENT_SCOPES);
     db_param_bool(&p, recent);
     db_param_int64(&p, recent_at_ms);
-    /* The first row carries the profile (its zone, cooldown) and the active
-     * version; it is there even when the profile has no arms. */
     const char *sql =
-        "WITH prof AS (SELECT time_zone, topic_cooldown_hours FROM profiles "
-        "WHERE profile_id = $1), "
-        "rv AS (SELECT reward_version FROM reward_versions WHERE is_current), "
-        "pt AS (SELECT topic_key FROM profile_topics WHERE profile_id = $1), "
-        "k AS (SELECT 'content_type' AS scope, key FROM content_types WHERE enabled AND $3 "
-        "UNION SELECT 'voice_style', key FROM voice_styles WHERE enabled AND $3 "
-        "UNION SELECT 'topic', key FROM topics WHERE enabled AND $3 "
-        "UNION SELECT scope, arm_key FROM arm_stats WHERE profile_id = $1 "
-        "AND reward_version = (SELECT reward_version FROM rv) "
-        "UNION SELECT scope, arm_key FROM arm_settings WHERE profile_id = $1) "
-        "SELECT NULL, CASE WHEN $5 THEN set_config('synchronous_commit', 'off', true) END, "
-        "0::float8, 0::float8, 0::float8, 0::int8, 0::int8, 0::int8, true, "
-        "pr.time_zone, COALESCE((SELECT reward_version FROM rv), ''), "
-        "pr.topic_cooldown_hours::int8 FROM prof pr "
-        "UNION ALL (SELECT k.scope, k.key, COALESCE(a.n, 0), COALESCE(a.sum_reward, 0), "
-        "COALESCE(a.sum_sq, 0), COALESCE(a.outcome_count, 0), "
-        "COALESCE((extract(epoch FROM a.updated_at) * 1000)::int8, 0), COALESCE(a.pulls, 0), "
-        "COALESCE(s.enabled, true), COALESCE(s.disabled_reason, ''), "
-        "CASE WHEN k.scope <> 'topic' OR NOT EXISTS (SELECT 1 FROM pt) "
-        "OR EXISTS (SELECT 1 FROM pt WHERE pt.topic_key = k.key) THEN 'y' ELSE 'n' END, 0::int8 "
-        "FROM k LEFT JOIN arm_stats a ON a.profile_id = $1 AND a.scope = k.scope "
-        "AND a.arm_key = k.key AND a.reward_version = (SELECT reward_version FROM rv) "
-        "LEFT JOIN arm_settings s ON s.profile_id = $1 AND s.scope = k.scope "
-        "AND s.arm_key = k.key WHERE EXISTS (SELECT 1 FROM prof) "
-        "AND ($2::text IS NULL OR k.scope = $2) "
-        "AND (NOT $4 OR k.scope IN ('content_type', 'voice_style', 'topic'))) "
+        "SELECT 0, CASE WHEN $3 THEN set_config('synchronous_commit', 'off', true) END, "
+        "time_zone, 0::float8, 0::float8, 0::float8, topic_cooldown_hours::int8, 0::int8, "
+        "0::int8, true, (SELECT reward_version FROM reward_versions WHERE is_current) "
+        "FROM profiles WHERE profile_id = $1 "
+        "UNION ALL SELECT 1, 'content_type', key, 0, 0, 0, 0, 0, 0, true, NULL "
+        "FROM content_types WHERE enabled AND $2 "
+        "UNION ALL SELECT 1, 'voice_style', key, 0, 0, 0, 0, 0, 0, true, NULL "
+        "FROM voice_styles WHERE enabled AND $2 "
+        "UNION ALL SELECT 1, 'topic', key, 0, 0, 0, 0, 0, 0, true, NULL "
+        "FROM topics WHERE enabled AND $2 "
+        "UNION ALL SELECT 2, 'topic', topic_key, 0, 0, 0, 0, 0, 0, true, NULL "
+        "FROM profile_topics WHERE profile_id = $1 "
+        "UNION ALL SELECT 3, scope, arm_key, n, sum_reward, sum_sq, outcome_count, "
+        "(extract(epoch FROM updated_at) * 1000)::int8, pulls, true, NULL FROM arm_stats "
+        "WHERE profile_id = $1 "
+        "AND reward_version = (SELECT reward_version FROM reward_versions WHERE is_current) "
+        "UNION ALL SELECT 4, scope, arm_key, 0, 0, 0, 0, 0, 0, enabled, disabled_reason "
+        "FROM arm_settings WHERE profile_id = $1 "
         /* live posts due (published, scheduled or created) within the
          * profile's cooldown of the target time */
-        "UNION ALL (SELECT DISTINCT '*recent', q.topic, 0::float8, 0::float8, 0::float8, 0::int8, "
-        "0::int8, 0::int8, true, '', '', 0::int8 FROM posts q, prof pr WHERE $5 "
-        "AND q.profile_id = $1 AND q.topic IS NOT NULL "
-        "AND q.state NOT IN ('rejected', 'cancelled', 'failed') "
-        "AND COALESCE(q.publish_time, q.schedule_time, q.created_at) > "
-        "to_timestamp($6::int8 / 1000.0) - pr.topic_cooldown_hours * interval '1 hour' "
-        "AND COALESCE(q.publish_time, q.schedule_time, q.created_at) < "
-        "to_timestamp($6::int8 / 1000.0) + pr.topic_cooldown_hours * interval '1 hour')";
+        "UNION ALL SELECT 5, 'topic', topic, 0, 0, 0, 0, 0, 0, true, NULL FROM posts "
+        "WHERE $3 AND profile_id = $1 AND topic IS NOT NULL "
+        "AND state NOT IN ('rejected', 'cancelled', 'failed') "
+        "AND COALESCE(publish_time, schedule_time, created_at) > to_timestamp($4::int8 / 1000.0) "
+        "- (SELECT topic_cooldown_hours FROM profiles WHERE profile_id = $1) * interval '1 hour' "
+        "AND COALESCE(publish_time, schedule_time, created_at) < to_timestamp($4::int8 / 1000.0) "
+        "+ (SELECT topic_cooldown_hours FROM profiles WHERE profile_id = $1) * interval '1 hour'";
     status st = tx ? db_query(db, recent ? "recommend_load" : "arms_get", sql, &p, &res)
                    : db_run(db, budget_ms, "arms_get", sql, &p, &res);
     if (st != ST_OK)
         goto out;
     int rows = db_res_rows(res);
-    int head = -1;
+    bool found = false, any_profile_topic = false;
     size_t n_recent = 0;
     for (int r = 0; r < rows; r++) {
-        if (db_res_null(res, r, 0))
-            head = r;
-        else if (strcmp(db_res_text(res, r, 0), "*recent") == 0)
-            n_recent++;
+        int64_t kind = db_res_int64(res, r, 0);
+        if (kind == K_PROFILE) {
+            found = true;
+            out->time_zone = adup(a, db_res_text(res, r, 2));
+            out->topic_cooldown_hours = (int)db_res_int64(res, r, 6);
+            out->reward_version = adup(a, db_res_text(res, r, 10));
+        }
+        any_profile_topic |= kind == K_PROFILE_TOPIC;
+        n_recent += kind == K_RECENT;
     }
-    if (head < 0) {
+    if (!found) {
         st = ST_NOT_FOUND;
         goto out;
     }
-    out->time_zone = adup(a, db_res_text(res, head, 9));
-    out->reward_version = adup(a, db_res_text(res, head, 10));
-    out->topic_cooldown_hours = (int)db_res_int64(res, head, 11);
-    size_t m = (size_t)(rows - 1) - n_recent;
-    out->arms = arena_calloc(a, (m ? m : 1) * sizeof *out->arms);
+    size_t cap = (size_t)rows;
+    out->arms = arena_calloc(a, (cap ? cap : 1) * sizeof *out->arms);
     char **rt = arena_calloc(a, (n_recent ? n_recent : 1) * sizeof *rt);
     if (out->arms == NULL || rt == NULL) {
         st = ST_EXHAUSTED;
         goto out;
     }
-    size_t k = 0, nr = 0;
+    size_t n = 0, nr = 0;
     for (int r = 0; r < rows; r++) {
+        int64_t kind = db_res_int64(res, r, 0);
         bandit_scope sc;
-        if (r == head)
+        if (kind == K_PROFILE || kind == K_PROFILE_TOPIC)
             continue;
-        if (strcmp(db_res_text(res, r, 0), "*recent") == 0) {
-            rt[nr++] = adup(a, db_res_text(res, r, 1));
+        if (kind == K_RECENT) {
+            rt[nr++] = adup(a, db_res_text(res, r, 2));
             continue;
         }
-        if (!bandit_scope_parse(db_res_text(res, r, 0), &sc))
+        if (!bandit_scope_parse(db_res_text(res, r, 1), &sc))
             continue;
-        lstore_arm *arm = &out->arms[k++];
-        arm->scope = sc;
-        arm->key = adup(a, db_res_text(res, r, 1));
-        arm->stats.n = db_res_double(res, r, 2);
-        arm->stats.sum = db_res_double(res, r, 3);
-        arm->stats.sum_sq = db_res_double(res, r, 4);
-        arm->stats.count = db_res_int64(res, r, 5);
-        arm->stats.updated_ms = db_res_int64(res, r, 6);
-        arm->pulls = db_res_int64(res, r, 7);
-        arm->enabled = db_res_bool(res, r, 8);
-        arm->disabled_reason = adup(a, db_res_text(res, r, 9));
-        arm->in_profile = strcmp(db_res_text(res, r, 10), "y") == 0;
-        arm->update_ms = arm->stats.count > 0 ? arm->stats.updated_ms : 0;
-        if (!bandit_stats_valid(&arm->stats))
-            memset(&arm->stats, 0, sizeof arm->stats);
-        if (arm->stats.count == 0 && arm->stats.n == 0.0)
-            arm->stats.updated_ms = 0;
+        if (scope > 0 && (int)sc != scope)
+            continue;
+        if (scope == LSTORE_CONTENT_SCOPES && sc != BANDIT_SCOPE_CONTENT_TYPE &&
+            sc != BANDIT_SCOPE_VOICE_STYLE && sc != BANDIT_SCOPE_TOPIC)
+            continue;
+        const char *key = db_res_text(res, r, 2);
+        lstore_arm *arm = arm_slot(out->arms, &n, sc, key);
+        if (arm->key == NULL)
+            arm->key = adup(a, key);
+        if (kind == K_STATS) {
+            arm->stats.n = db_res_double(res, r, 3);
+            arm->stats.sum = db_res_double(res, r, 4);
+            arm->stats.sum_sq = db_res_double(res, r, 5);
+            arm->stats.count = db_res_int64(res, r, 6);
+            arm->stats.updated_ms = db_res_int64(res, r, 7);
+            arm->pulls = db_res_int64(res, r, 8);
+            arm->update_ms = arm->stats.count > 0 ? arm->stats.updated_ms : 0;
+            if (!bandit_stats_valid(&arm->stats))
+                memset(&arm->stats, 0, sizeof arm->stats);
+            if (arm->stats.count == 0 && arm->stats.n == 0.0)
+                arm->stats.updated_ms = 0;
+        } else if (kind == K_SETTING) {
+            arm->enabled = db_res_bool(res, r, 9);
+            arm->disabled_reason = adup(a, db_res_text(res, r, 10));
+        }
     }
-    out->n = k;
+    /* a topic is the profile's when it has none or lists it */
+    for (size_t i = 0; i < n; i++) {
+        lstore_arm *arm = &out->arms[i];
+        arm->in_profile = arm->scope != BANDIT_SCOPE_TOPIC || !any_profile_topic;
+        for (int r = 0; !arm->in_profile && r < rows; r++)
+            arm->in_profile = db_res_int64(res, r, 0) == K_PROFILE_TOPIC &&
+                              strcmp(db_res_text(res, r, 2), arm->key) == 0;
+    }
+    out->n = n;
     qsort(out->arms, out->n, sizeof *out->arms, arm_order);
     if (topics != NULL) {
         *topics = rt;

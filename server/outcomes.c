@@ -477,7 +477,8 @@ static int add_cmp(const void *a, const void *b)
 
 static void arms_fold(arm_table *t, const bandit_config *bc)
 {
-    qsort(t->adds, t->n_adds, sizeof *t->adds, add_cmp);
+    if (t->n_adds > 1)
+        qsort(t->adds, t->n_adds, sizeof *t->adds, add_cmp);
     for (size_t k = 0; k < t->n_adds; k++)
         bandit_stats_add(&t->arms[t->adds[k].arm].stats, t->adds[k].reward, t->adds[k].at_ms, bc);
 }

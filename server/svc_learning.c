@@ -208,6 +208,8 @@ static int post_cmp(const void *a, const void *b)
 static const lstore_post *post_find(const lstore_post *v, size_t n, const char *id)
 {
     lstore_post key;
+    if (n == 0)
+        return NULL;
     snprintf(key.post_id, sizeof key.post_id, "%s", id);
     return bsearch(&key, v, n, sizeof *v, post_cmp);
 }
@@ -232,7 +234,8 @@ static status engage_body(handler_tx *tx, ProtobufCMessage **reply)
     status st = lstore_posts_get_tx(tx->db, a, ids, c->n, &posts, &n_posts);
     if (st != ST_OK)
         return st;
-    qsort(posts, n_posts, sizeof *posts, post_cmp);
+    if (n_posts > 1)
+        qsort(posts, n_posts, sizeof *posts, post_cmp);
 
     const char *ff = NULL, *fd = NULL;
     for (size_t i = 0; i < c->n; i++) {
@@ -526,7 +529,8 @@ static status replies_body(handler_tx *tx, ProtobufCMessage **reply)
     status st = lstore_posts_get_tx(tx->db, a, ids, c->n, &posts, &n_posts);
     if (st != ST_OK)
         return st;
-    qsort(posts, n_posts, sizeof *posts, post_cmp);
+    if (n_posts > 1)
+        qsort(posts, n_posts, sizeof *posts, post_cmp);
     const char *ff = NULL;
     for (size_t i = 0; i < c->n; i++) {
         if (post_find(posts, n_posts, c->r[i].post_id) != NULL)
@@ -895,10 +899,13 @@ static void learning_recommend(Herald__V1__LearningService_Service *svc,
     st = bandit_recommend(dims, 3, target_ms, seed, &lc.bandit, cands, cap, &ch);
     if (st != ST_OK) {
         db_rollback(db);
-        if (st == ST_FAILED_PRECONDITION)
+        if (st == ST_FAILED_PRECONDITION) {
             rpc_call_fail(call, st, "%s", ch.errmsg);
-        else
+        } else {
+            log_field f[] = { LOG_S("req", rpc_call_request_id(call)), LOG_S("why", ch.errmsg) };
+            log_event(LOG_ERROR, "bandit_recommend refused its input", f, 2);
             rpc_call_fail(call, ST_INTERNAL, "internal error");
+        }
         return;
     }
     const char *chosen[3];

@@ -190,7 +190,7 @@ static int ls_teardown(ls_env *e)
     herald_client_shutdown();
     if (e->url != NULL)
         tdb_drop(e->admin, e->dbname);
-    if (rc == 0)
+    if (rc == 0 && getenv("HERALD_TEST_KEEP") == NULL) /* set it to keep the log */
         (void)tsh("rm -rf %s", e->dir);
     free(e->url);
     free(e->dbname);
