@@ -94,6 +94,7 @@ typedef struct lg_opts {
     lg_scenario scenario;
     const char *lease_profile;
     int lease_seconds;
+    int lease_batch; /* posts per claim */
     int connections;
     int streams;
     int threads;
@@ -126,6 +127,11 @@ typedef struct lg_run {
 
 struct lg_thread;
 
+typedef struct lg_lease {
+    char lease_id[64];
+    char post_id[64];
+} lg_lease;
+
 typedef struct lg_slot {
     struct lg_thread *th;
     grpc_channel *ch;
@@ -140,8 +146,9 @@ typedef struct lg_slot {
     bool measured;
     int step; /* lease: 0 claim, 1 report */
     char executor[64];
-    char lease_id[64];
-    char post_id[64];
+    lg_lease *leases; /* lease: the posts of the last claim (lease_batch) */
+    size_t n_leases;
+    size_t next_lease; /* the one being reported */
 } lg_slot;
 
 typedef struct lg_thread {
@@ -219,6 +226,8 @@ static void usage(FILE *f)
         "                         one cycle per unit; stops when nothing is due\n"
         "  --lease-profile ID     lease cycle: claim only this profile's posts\n"
         "  --lease-seconds N      lease cycle: lease length (default 60)\n"
+        "  --lease-batch N        lease cycle: posts per claim (default 1), reported one\n"
+        "                         by one; the unit is then a post\n"
         "  -H 'key: value'        request metadata (repeatable, at most 16)\n"
         "  --timeout MS           per-call deadline (default 10000)\n"
         "\n"
@@ -296,6 +305,7 @@ static int parse_args(int argc, char **argv, lg_opts *o)
         O_SCENARIO,
         O_LEASE_PROFILE,
         O_LEASE_SECONDS,
+        O_LEASE_BATCH,
         O_TIMEOUT,
         O_TARGET,
         O_RATE,
@@ -314,6 +324,7 @@ static int parse_args(int argc, char **argv, lg_opts *o)
         { "scenario", required_argument, NULL, O_SCENARIO },
         { "lease-profile", required_argument, NULL, O_LEASE_PROFILE },
         { "lease-seconds", required_argument, NULL, O_LEASE_SECONDS },
+        { "lease-batch", required_argument, NULL, O_LEASE_BATCH },
         { "header", required_argument, NULL, 'H' },
         { "timeout", required_argument, NULL, O_TIMEOUT },
         { "target", required_argument, NULL, O_TARGET },
@@ -360,6 +371,10 @@ static int parse_args(int argc, char **argv, lg_opts *o)
         case O_LEASE_SECONDS:
             ok = parse_int(optarg, 10, 3600, &v);
             o->lease_seconds = (int)v;
+            break;
+        case O_LEASE_BATCH:
+            ok = parse_int(optarg, 1, 100, &v);
+            o->lease_batch = (int)v;
             break;
         case 'H':
             ok = parse_header(o, optarg);
@@ -697,7 +712,7 @@ static bool start_claim(lg_thread *th, lg_slot *s)
     req.request_id = rid;
     req.executor_id = s->executor;
     req.profile_id = (char *)(o->lease_profile != NULL ? o->lease_profile : "");
-    req.limit = 1;
+    req.limit = o->lease_batch;
     req.lease_seconds = o->lease_seconds;
     grpc_slice body = pack_msg(&req.base);
     s->step = 0;
@@ -714,9 +729,10 @@ static bool start_report(lg_thread *th, lg_slot *s)
     snprintf(ext, sizeof ext, "lg-%s", u);
     Herald__V1__ReportPublishResultRequest req = HERALD__V1__REPORT_PUBLISH_RESULT_REQUEST__INIT;
     req.request_id = rid;
-    req.lease_id = s->lease_id;
+    const lg_lease *l = &s->leases[s->next_lease];
+    req.lease_id = (char *)l->lease_id;
     req.executor_id = s->executor;
-    req.post_id = s->post_id;
+    req.post_id = (char *)l->post_id;
     req.outcome = HERALD__V1__PUBLISH_OUTCOME__PUBLISH_OUTCOME_SUCCESS;
     req.external_id = ext;
     grpc_slice body = pack_msg(&req.base);
@@ -757,7 +773,10 @@ static bool issue(lg_thread *th, lg_slot *s, int64_t start_ns)
 
 static void record(lg_thread *th, lg_slot *s, grpc_status_code code, int64_t now)
 {
-    if (!s->measured)
+    /* A lease cycle counts when its post is done inside the measured time: a
+     * claim of many posts started in the warm-up may outlast it. */
+    bool measured = th->run->o->scenario == SCEN_LEASE ? now >= th->run->t_measure : s->measured;
+    if (!measured)
         return;
     int c = (int)code >= 0 && (int)code < LG_CODES ? (int)code : (int)GRPC_STATUS_UNKNOWN;
     lg_hist_add(&th->hist, (uint64_t)(now - s->start_ns));
@@ -774,8 +793,7 @@ static void record(lg_thread *th, lg_slot *s, grpc_status_code code, int64_t now
         th->last_done_ns = now;
 }
 
-/* Reads a claim's reply; true with s->lease_id/post_id set when a post was
- * leased. */
+/* Reads a claim's reply; true with s->leases set when posts were leased. */
 static bool claim_take(lg_slot *s)
 {
     if (s->recv_bb == NULL)
@@ -788,13 +806,16 @@ static bool claim_take(lg_slot *s)
     Herald__V1__ClaimDueWorkResponse *r = herald__v1__claim_due_work_response__unpack(
         NULL, GRPC_SLICE_LENGTH(all), GRPC_SLICE_START_PTR(all));
     grpc_slice_unref(all);
-    bool got = false;
-    if (r != NULL && r->n_items > 0 && r->items[0]->lease != NULL) {
-        const Herald__V1__Lease *l = r->items[0]->lease;
-        snprintf(s->lease_id, sizeof s->lease_id, "%s", l->lease_id);
-        snprintf(s->post_id, sizeof s->post_id, "%s", l->post_id);
-        got = true;
+    s->n_leases = s->next_lease = 0;
+    for (size_t i = 0; r != NULL && i < r->n_items; i++) {
+        const Herald__V1__Lease *l = r->items[i]->lease;
+        if (l == NULL || s->n_leases >= (size_t)s->th->run->o->lease_batch)
+            continue;
+        lg_lease *d = &s->leases[s->n_leases++];
+        snprintf(d->lease_id, sizeof d->lease_id, "%s", l->lease_id);
+        snprintf(d->post_id, sizeof d->post_id, "%s", l->post_id);
     }
+    bool got = s->n_leases > 0;
     if (r != NULL)
         herald__v1__claim_due_work_response__free_unpacked(r, NULL);
     return got;
@@ -823,6 +844,11 @@ static void on_done(lg_thread *th, lg_slot *s, int success)
     } else {
         record(th, s, code, now);
         slot_release(s);
+        /* the next post of the claim, under the same cycle start */
+        if (run->o->scenario == SCEN_LEASE && s->step == 1 && ++s->next_lease < s->n_leases) {
+            start_report(th, s);
+            return;
+        }
     }
 
     if (run->o->rate > 0) {
@@ -1094,6 +1120,7 @@ int main(int argc, char **argv)
     lg_opts o = {
         .target = "127.0.0.1:50051",
         .lease_seconds = 60,
+        .lease_batch = 1,
         .connections = 8,
         .streams = 16,
         .threads = 2,
@@ -1171,6 +1198,8 @@ int main(int argc, char **argv)
             if (th->n_ch > 0)
                 s->ch = th->ch[open ? 0 : k / (size_t)o.streams];
             snprintf(s->executor, sizeof s->executor, "loadgen-%s-%d-%zu", lg_run_id(), i, k);
+            if (o.scenario == SCEN_LEASE)
+                s->leases = xcalloc((size_t)o.lease_batch, sizeof *s->leases);
             th->free_slots[th->n_free++] = s;
         }
         if (o.scenario == SCEN_UNARY && run.n_reqs == 1 && lg_tmpl_static(run.reqs[0])) {
@@ -1256,6 +1285,8 @@ out:
         for (int c = 0; c < LG_CODES; c++)
             free(th->first_err[c]);
         free(th->fatal);
+        for (size_t k = 0; th->slots != NULL && k < th->n_slots; k++)
+            free(th->slots[k].leases);
         free(th->slots);
         free(th->free_slots);
         free(th->ch);
