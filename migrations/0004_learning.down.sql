@@ -1,4 +1,6 @@
 -- 0004_learning down: drops what 0004_learning.up.sql added.
+CREATE INDEX IF NOT EXISTS engagement_observations_post_idx
+    ON engagement_observations (post_id, observed_at DESC);
 DROP INDEX IF EXISTS outcomes_version_checkpoint_idx;
 DROP INDEX IF EXISTS posts_profile_topic_time_idx;
 DROP INDEX IF EXISTS posts_profile_publish_idx;

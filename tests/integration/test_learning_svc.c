@@ -661,6 +661,7 @@ static void list_arms_paging(void **state)
         if (token[0] == '\0')
             break;
     }
+    free(token);
     assert_int_equal(k, all->n_arms);
     herald__v1__list_arms_response__free_unpacked(all, NULL);
 
