@@ -803,7 +803,11 @@ static void learning_recommend(Herald__V1__LearningService_Service *svc,
     if (hv_count(&v, "exclude_topics", req->n_exclude_topics, 0, EXCLUDE_MAX) &&
         req->n_exclude_topics > 0) {
         excl = arena_calloc(a, req->n_exclude_topics * sizeof *excl);
-        for (size_t i = 0; excl != NULL && i < req->n_exclude_topics; i++)
+        if (excl == NULL) {
+            rpc_call_fail(call, ST_EXHAUSTED, "request too large");
+            return;
+        }
+        for (size_t i = 0; i < req->n_exclude_topics; i++)
             hv_catalog_key(&v, hv_path(&v, "exclude_topics[%zu]", i), req->exclude_topics[i],
                            &excl[i]);
     }
