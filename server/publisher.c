@@ -93,7 +93,7 @@ static const char *json_string(const char *s, const char *end, char *out, size_t
                                                 ? (h | 0x20) - 'a' + 10
                                                 : 0);
                 }
-                c = v < 0x80 && v >= 0x20 ? (char)v : '?';
+                c = (char)(v < 0x80 && v >= 0x20 ? v : '?');
                 s += 4;
                 break;
             }
@@ -175,7 +175,7 @@ static void clean_copy(char *out, size_t cap, const char *s, size_t n)
 {
     size_t o = 0;
     for (size_t i = 0; i < n && o + 1 < cap; i++)
-        out[o++] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : ' ';
+        out[o++] = (char)((s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : ' ');
     out[o] = '\0';
 }
 
@@ -205,13 +205,13 @@ void publisher_classify(const http_result *r, bool x_api, const char *post_id, i
                               : publisher_json_find(r->body, r->body_len, "id", 1, v->external_id,
                                                     sizeof v->external_id);
             if (!have && !x_api) {
-                snprintf(v->external_id, sizeof v->external_id, "%s", post_id);
+                (void)snprintf(v->external_id, sizeof v->external_id, "%s", post_id);
                 have = true;
             }
             if (!have) {
                 v->outcome = LEASE_OUTCOME_UNKNOWN;
                 v->error_class = 10; /* OTHER */
-                snprintf(v->error, sizeof v->error, "HTTP %d without a post id: %s", s, body);
+                (void)snprintf(v->error, sizeof v->error, "HTTP %d without a post id: %s", s, body);
                 return;
             }
             (void)publisher_json_find(r->body, r->body_len, "url", x_api ? 2 : 1, v->external_url,
@@ -219,7 +219,7 @@ void publisher_classify(const http_result *r, bool x_api, const char *post_id, i
             v->outcome = LEASE_OUTCOME_SUCCESS;
             return;
         }
-        snprintf(v->error, sizeof v->error, "HTTP %d: %s", s, body);
+        (void)snprintf(v->error, sizeof v->error, "HTTP %d: %s", s, body);
         if (s == 429) {
             v->outcome = LEASE_OUTCOME_RETRYABLE;
             v->error_class = 1; /* RATE_LIMITED */
@@ -242,7 +242,7 @@ void publisher_classify(const http_result *r, bool x_api, const char *post_id, i
         return;
     }
     const char *why = r->error != NULL ? r->error : http_result_name(r->kind);
-    snprintf(v->error, sizeof v->error, "%s: %s", http_result_name(r->kind), why);
+    (void)snprintf(v->error, sizeof v->error, "%s: %s", http_result_name(r->kind), why);
     switch (r->kind) {
     case HTTP_RES_CONNECT:
         v->outcome = LEASE_OUTCOME_RETRYABLE;
@@ -375,7 +375,7 @@ static report_fate report_one(publisher *p, db_conn *db, arena *a, pub_job *j)
 {
     sched_report rq;
     sched_report_result res;
-    sched_refusal why;
+    sched_refusal why = { ST_OK, "" };
     memset(&rq, 0, sizeof rq);
     rq.lease_id = j->lease_id;
     rq.executor_id = p->executor_id;
@@ -508,9 +508,9 @@ static void send_one(publisher *p, const sched_target *t, const sched_work *w)
 {
     pub_job *j = xcalloc(1, sizeof *j);
     j->owner = p;
-    snprintf(j->lease_id, sizeof j->lease_id, "%s", w->lease->lease_id);
-    snprintf(j->post_id, sizeof j->post_id, "%s", w->post->post_id);
-    snprintf(j->profile_id, sizeof j->profile_id, "%s", t->profile_id);
+    (void)snprintf(j->lease_id, sizeof j->lease_id, "%s", w->lease->lease_id);
+    (void)snprintf(j->post_id, sizeof j->post_id, "%s", w->post->post_id);
+    (void)snprintf(j->profile_id, sizeof j->profile_id, "%s", t->profile_id);
     j->x_api = strcmp(t->kind, "x_api_v2") == 0;
     j->lease_expire_ms = handler_ts_ms(w->lease->expire_time);
 
@@ -528,7 +528,7 @@ static void send_one(publisher *p, const sched_target *t, const sched_work *w)
         char hex[65];
         publisher_hmac_sha256(t->secret, t->secret_len, body, strlen(body), mac);
         for (int i = 0; i < 32; i++)
-            snprintf(hex + 2 * i, 3, "%02x", mac[i]);
+            (void)snprintf(hex + (size_t)2 * (size_t)i, 3, "%02x", mac[i]);
         sig = xasprintf("X-Herald-Signature: sha256=%s", hex);
         idem = xasprintf("Idempotency-Key: %s", j->post_id);
         pid = xasprintf("X-Herald-Post-Id: %s", j->post_id);
@@ -572,7 +572,7 @@ static void send_one(publisher *p, const sched_target *t, const sched_work *w)
         j->v.outcome = LEASE_OUTCOME_RETRYABLE;
         j->v.error_class = 10;
         j->v.retry_after_s = -1;
-        snprintf(j->v.error, sizeof j->v.error, "not sent: heraldd is stopping");
+        (void)snprintf(j->v.error, sizeof j->v.error, "not sent: heraldd is stopping");
         j->next = p->done;
         p->done = j;
     }

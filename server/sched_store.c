@@ -146,13 +146,16 @@ static void row_to_policy(const db_res *r, int row, int c, policy *p)
     p->reconcile_window_minutes = (int)db_res_int64(r, row, c + 16);
     const char *q = db_res_text(r, row, c + 17);
     while (*q != '\0' && p->n_quiet_hours < POLICY_MAX_QUIET) {
-        int s = 0, e = 0;
-        unsigned m = 0;
-        if (sscanf(q, "%d,%d,%u", &s, &e, &m) == 3) {
+        /* "start,end,mask" (numbers the query made) */
+        char *e1 = NULL, *e2 = NULL, *e3 = NULL;
+        long s = strtol(q, &e1, 10);
+        long e = *e1 == ',' ? strtol(e1 + 1, &e2, 10) : 0;
+        long m = e2 != NULL && *e2 == ',' ? strtol(e2 + 1, &e3, 10) : 0;
+        if (e3 != NULL && (*e3 == ';' || *e3 == '\0')) {
             policy_quiet *w = &p->quiet_hours[p->n_quiet_hours++];
-            w->start_minute_of_day = s;
-            w->end_minute_of_day = e;
-            w->days_mask = m;
+            w->start_minute_of_day = (int)s;
+            w->end_minute_of_day = (int)e;
+            w->days_mask = (unsigned)m;
         }
         const char *semi = strchr(q, ';');
         if (semi == NULL)
@@ -490,33 +493,34 @@ status sched_decision_insert_tx(db_conn *db, arena *a, const char *profile_id, i
 
 /* ---------------------------------------------------------------- posts */
 
-#define POST_COLS                                                                                                \
-    "p.post_id, p.profile_id, p.state, p.platform, p.kind, p.text, p.content_type, "                             \
-    "p.voice_style, p.topic, p.provider, p.llm_model, p.seed, p.human_edited, p.decision_id, "                   \
-    "p.source_post_id, p.reply_opportunity_id, p.reply_to_external_id, p.content_hash, " US(                     \
-        "p."                                                                                                     \
-        "sche"                                                                                                   \
-        "dule"                                                                                                   \
-        "_tim"                                                                                                   \
-        "e") ", p.hour_of_week, " US("p.publish_time") ", p.external_id, "                                       \
-                                                       "p.external_url, p.attempt_count, "                       \
-                                                       "p.last_outcome, p.last_error_class, "                    \
-                                                       "p.last_error, " US(                                      \
-                                                           "p.next_attempt_time") ", "                           \
-                                                                                  "p.state_"                     \
-                                                                                  "reason, "                     \
-                                                                                  "p.revision,"                  \
-                                                                                  " " US(                        \
-                                                                                      "p."                       \
-                                                                                      "created"                  \
-                                                                                      "_at") ","                 \
-                                                                                             " " US("p.updated_" \
-                                                                                                    "at") ", "   \
-                                                                                                          "p."   \
-                                                                                                          "slot" \
-                                                                                                          "_dec" \
-                                                                                                          "isio" \
-                                                                                                          "n_id"
+#define POST_COLS                                                                                             \
+    "p.post_id, p.profile_id, p.state, p.platform, p.kind, p.text, p.content_type, "                          \
+    "p.voice_style, p.topic, p.provider, p.llm_model, p.seed, p.human_edited, p.decision_id, "                \
+    "p.source_post_id, p.reply_opportunity_id, p.reply_to_external_id, p.content_hash, " US(                  \
+        "p."                                                                                                  \
+        "sche"                                                                                                \
+        "dule"                                                                                                \
+        "_tim"                                                                                                \
+        "e") ", p.hour_of_week, " US("p.publish_time") ", p.external_id, "                                    \
+                                                       "p.external_url, p.attempt_count, "                    \
+                                                       "p.last_outcome, p.last_error_class, "                 \
+                                                       "p.last_error, " US(                                   \
+                                                           "p.next_attempt_time") ", "                        \
+                                                                                  "p.state_"                  \
+                                                                                  "reason, "                  \
+                                                                                  "p.revision,"               \
+                                                                                  " " US(                     \
+                                                                                      "p."                    \
+                                                                                      "created"               \
+                                                                                      "_at") ","              \
+                                                                                             " " US(          \
+                                                                                                 "p.updated_" \
+                                                                                                 "at") ", "   \
+                                                                                                       "p."   \
+                                                                                                       "slot" \
+                                                                                                       "_dec" \
+                                                                                                       "isio" \
+                                                                                                       "n_id"
 
 enum {
     PC_ID = 0,
@@ -1199,8 +1203,8 @@ static bool text_hash(const char *text, char out[65])
     db_sha256(norm.data != NULL ? norm.data : "", norm.len, sum);
     strbuf_fini(&norm);
     for (int i = 0; i < 32; i++) {
-        out[2 * i] = hex[sum[i] >> 4];
-        out[2 * i + 1] = hex[sum[i] & 15];
+        out[(size_t)2 * (size_t)i] = hex[sum[i] >> 4];
+        out[(size_t)2 * (size_t)i + 1] = hex[sum[i] & 15];
     }
     out[64] = '\0';
     return true;
@@ -1608,7 +1612,7 @@ status sched_opp_list_tx(db_conn *db, arena *a, const sched_opp_filter *f, sched
     db_res *res = NULL;
     char score[40];
     memset(out, 0, sizeof *out);
-    snprintf(score, sizeof score, "%.17g", f->after_score);
+    (void)snprintf(score, sizeof score, "%.17g", f->after_score);
     db_params_init(&p);
     db_param_text(&p, f->profile_id);
     db_param_text(&p, f->state);
@@ -1647,7 +1651,7 @@ status sched_opp_list_tx(db_conn *db, arena *a, const sched_opp_filter *f, sched
     }
     if (rows == 0)
         goto out;
-    out->items = arena_alloc(a, rows * sizeof *out->items);
+    out->items = arena_alloc(a, rows * sizeof(Herald__V1__ReplyOpportunity *));
     if (out->items == NULL) {
         st = ST_EXHAUSTED;
         goto out;

@@ -163,7 +163,7 @@ static Herald__V1__PostingPolicy *policy_msg(arena *a, const sched_profile *pr)
     m->max_posts_per_day = p->max_posts_per_day;
     m->min_gap_minutes = p->min_gap_minutes;
     if (p->n_quiet_hours > 0) {
-        m->quiet_hours = arena_alloc(a, p->n_quiet_hours * sizeof *m->quiet_hours);
+        m->quiet_hours = arena_alloc(a, p->n_quiet_hours * sizeof(Herald__V1__QuietHours *));
         if (m->quiet_hours == NULL)
             return NULL;
         for (size_t i = 0; i < p->n_quiet_hours; i++) {
@@ -376,7 +376,8 @@ static void slot_for_time(const sched_ctx *c, const slot_inputs *in, int64_t t_s
         s->level = SLOTS_PRIOR_LEVEL;
         s->basis = SLOTS_BASIS_PRIOR;
     }
-    snprintf(s->reason, sizeof s->reason, "requested time (hour of week %d)", s->hour_of_week);
+    (void)snprintf(s->reason, sizeof s->reason, "requested time (hour of week %d)",
+                   s->hour_of_week);
 }
 
 /* ---------------------------------------------------------------- GetPostingPolicy */
@@ -858,7 +859,7 @@ static void sched_get_next_slots(Herald__V1__SchedulingService_Service *svc,
     resp.time_zone = (char *)c.prof.time_zone;
     resp.seed = seed;
     if (n > 0) {
-        resp.slots = arena_alloc(a, n * sizeof *resp.slots);
+        resp.slots = arena_alloc(a, n * sizeof(Herald__V1__Slot *));
         for (size_t i = 0; resp.slots != NULL && i < n; i++)
             resp.slots[i] = slot_msg(a, &slots[i]);
         if (resp.slots == NULL || arena_exhausted(a)) {
@@ -1085,7 +1086,7 @@ static status claim_body(handler_tx *tx, ProtobufCMessage **reply)
         return handler_tx_reject(tx, ST_EXHAUSTED, "reply too large");
     herald__v1__claim_due_work_response__init(out);
     if (n > 0) {
-        out->items = arena_alloc(a, n * sizeof *out->items);
+        out->items = arena_alloc(a, n * sizeof(Herald__V1__WorkItem *));
         if (out->items == NULL)
             return handler_tx_reject(tx, ST_EXHAUSTED, "reply too large");
         for (size_t i = 0; i < n; i++) {
@@ -1298,7 +1299,7 @@ static void sched_report_publish_result(Herald__V1__SchedulingService_Service *s
     rq.post_id = req->post_id;
     /* canonical lower case, as the database prints uuids */
     char pid[40];
-    snprintf(pid, sizeof pid, "%s", req->post_id);
+    (void)snprintf(pid, sizeof pid, "%s", req->post_id);
     for (char *s = pid; *s; s++)
         *s = (char)tolower((unsigned char)*s);
     rq.post_id = pid;
@@ -1354,7 +1355,7 @@ static status reconcile_body(handler_tx *tx, ProtobufCMessage **reply)
         return handler_tx_reject(tx, ST_EXHAUSTED, "reply too large");
     herald__v1__reconcile_published_response__init(out);
     if (n > 0) {
-        out->results = arena_alloc(a, n * sizeof *out->results);
+        out->results = arena_alloc(a, n * sizeof(Herald__V1__ReconcileResult *));
         if (out->results == NULL)
             return handler_tx_reject(tx, ST_EXHAUSTED, "reply too large");
         for (size_t i = 0; i < n; i++) {
@@ -1531,7 +1532,8 @@ static status upsert_opps_body(handler_tx *tx, ProtobufCMessage **reply)
     if (st != ST_OK)
         return st;
     herald__v1__upsert_reply_opportunities_response__init(out);
-    out->results = arena_alloc(a, req->n_targets * sizeof *out->results);
+    out->results =
+        arena_alloc(a, req->n_targets * sizeof(Herald__V1__UpsertReplyOpportunityResult *));
     if (out->results == NULL)
         return handler_tx_reject(tx, ST_EXHAUSTED, "reply too large");
     for (size_t i = 0; i < req->n_targets; i++) {
