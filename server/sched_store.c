@@ -827,6 +827,32 @@ static status rec_load_tx(db_conn *db, arena *a, const char *lease_id, sched_rec
     return st;
 }
 
+/* rec_load_tx plus the post as a message (for REPORT's reply), one statement. */
+static status rec_load_post_tx(db_conn *db, arena *a, const char *lease_id, sched_rec *out,
+                               Herald__V1__Post **post)
+{
+    db_params p;
+    db_res *res = NULL;
+    db_params_init(&p);
+    db_param_text(&p, lease_id);
+    status st = db_query(db, "sched_lease_load_post",
+                         "SELECT " REC_COLS ", " POST_COLS " FROM posts p JOIN publish_attempts a "
+                         "ON a.post_id = p.post_id LEFT JOIN posting_policies pp "
+                         "ON pp.profile_id = p.profile_id WHERE a.lease_id = $1::uuid "
+                         "FOR UPDATE OF p, a",
+                         &p, &res);
+    if (st == ST_OK && db_res_rows(res) == 0)
+        st = ST_NOT_FOUND;
+    if (st == ST_OK) {
+        row_to_rec(res, 0, a, out);
+        *post = row_to_post(res, 0, REC_NCOLS, a);
+        if (*post == NULL)
+            st = ST_EXHAUSTED;
+    }
+    db_res_free(res);
+    return st;
+}
+
 static Herald__V1__Lease *lease_msg(arena *a, const char *lease_id, const char *post_id,
                                     const lease_attempt *at)
 {
@@ -1106,7 +1132,8 @@ status sched_report_tx(db_conn *db, arena *a, const sched_report *rq, sched_repo
     why->st = ST_OK;
     why->reason = "";
 
-    status st = rec_load_tx(db, a, rq->lease_id, &r);
+    Herald__V1__Post *post = NULL;
+    status st = rec_load_post_tx(db, a, rq->lease_id, &r, &post);
     if (st != ST_OK)
         return st;
     if (strcmp(r.post_id, rq->post_id) != 0) {
@@ -1131,12 +1158,12 @@ status sched_report_tx(db_conn *db, arena *a, const sched_report *rq, sched_repo
     }
     if (lr.duplicate || !lr.changed) {
         out->duplicate = lr.duplicate;
-        st = sched_post_get_tx(db, a, r.post_id, false, &out->post, NULL);
-        if (st == ST_OK && lr.duplicate && rq->outcome == LEASE_OUTCOME_RETRYABLE &&
+        out->post = post;
+        if (lr.duplicate && rq->outcome == LEASE_OUTCOME_RETRYABLE &&
             r.rec.post.state == LEASE_POST_SCHEDULED &&
             r.rec.post.attempt_count == r.rec.attempt.number)
             out->next_attempt_ms = r.rec.post.next_attempt_ms;
-        return st;
+        return ST_OK;
     }
     out->next_attempt_ms = lr.next_attempt_ms;
     const lease_attempt *at = &r.rec.attempt;
@@ -1174,12 +1201,28 @@ status sched_report_tx(db_conn *db, arena *a, const sched_report *rq, sched_repo
         "external_id = CASE WHEN $14::bool THEN $7 ELSE p.external_id END, "
         "external_url = CASE WHEN $14::bool THEN $8 ELSE p.external_url END, "
         "revision = p.revision + 1, updated_at = now() FROM a WHERE p.post_id = a.post_id "
-        "RETURNING " POST_COLS,
+        "RETURNING p.revision",
         &p, &res);
     if (wst == ST_OK && db_res_rows(res) != 1)
         wst = ST_INTERNAL;
     if (wst == ST_OK) {
-        out->post = row_to_post(res, 0, 0, a);
+        /* the reply: the post as loaded, with what the write changed */
+        post->state = (Herald__V1__PostState)po->state;
+        post->next_attempt_time =
+            po->next_attempt_ms != 0 ? handler_ts_from_ms(a, po->next_attempt_ms) : NULL;
+        post->state_reason = adup(a, po->state_reason);
+        post->last_outcome = (Herald__V1__PublishOutcome)at->outcome;
+        post->last_error_class = (Herald__V1__PublishErrorClass)at->error_class;
+        if (success) {
+            post->publish_time = handler_ts_from_ms(a, po->publish_ms);
+            post->external_id = adup(a, at->external_id);
+            post->external_url = adup(a, rq->external_url);
+        } else {
+            post->last_error = adup(a, rq->error_message);
+        }
+        post->revision = db_res_int64(res, 0, 0);
+        post->update_time = handler_ts_from_ms(a, r.now_ms);
+        out->post = arena_exhausted(a) ? NULL : post;
         if (out->post == NULL)
             wst = ST_EXHAUSTED;
     }
