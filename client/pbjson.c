@@ -951,6 +951,10 @@ static status enc_wkt(jctx *c, wkt_kind k, const ProtobufCMessage *m, json_objec
         strbuf sb = { 0 };
         strbuf_puts(&sb, "");
         for (size_t i = 0; i < n; i++) {
+            if (!utf8_valid(paths[i], strlen(paths[i]))) {
+                strbuf_fini(&sb);
+                return jfail(c, "FieldMask path %zu is not valid UTF-8", i);
+            }
             if (i > 0)
                 strbuf_putc(&sb, ',');
             for (const char *p = paths[i]; *p; p++) {

@@ -612,14 +612,28 @@ static int64_t floor_div(int64_t a, int64_t b)
     return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
 }
 
+/* seconds * scale + floor(nanos / (1e9 / scale)), saturated at the int64
+ * range: a Timestamp straight off the wire may hold any seconds value, and
+ * callers (page-token scopes, say) may convert before validating. */
+static int64_t ts_scaled(const Google__Protobuf__Timestamp *ts, int64_t scale)
+{
+    if (ts == NULL)
+        return 0;
+    int64_t v;
+    if (__builtin_mul_overflow(ts->seconds, scale, &v) ||
+        __builtin_add_overflow(v, floor_div(ts->nanos, 1000000000 / scale), &v))
+        return ts->seconds < 0 ? INT64_MIN : INT64_MAX;
+    return v;
+}
+
 int64_t handler_ts_ms(const Google__Protobuf__Timestamp *ts)
 {
-    return ts == NULL ? 0 : ts->seconds * 1000 + floor_div(ts->nanos, 1000000);
+    return ts_scaled(ts, 1000);
 }
 
 int64_t handler_ts_us(const Google__Protobuf__Timestamp *ts)
 {
-    return ts == NULL ? 0 : ts->seconds * 1000000 + floor_div(ts->nanos, 1000);
+    return ts_scaled(ts, 1000000);
 }
 
 Google__Protobuf__Timestamp *handler_ts_from_us(arena *a, int64_t epoch_us)

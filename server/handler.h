@@ -177,7 +177,8 @@ bool handler_enum_from_db(const ProtobufCEnumDescriptor *d, const char *text, in
 
 /* ---- google.protobuf.Timestamp ---- */
 
-/* Epoch ms / µs of ts, rounded toward minus infinity; 0 for NULL. */
+/* Epoch ms / µs of ts, rounded toward minus infinity and saturated at the
+ * int64 range (any wire value is safe); 0 for NULL. */
 int64_t handler_ts_ms(const Google__Protobuf__Timestamp *ts);
 int64_t handler_ts_us(const Google__Protobuf__Timestamp *ts);
 /* A new Timestamp in a (for replies). */

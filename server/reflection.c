@@ -249,6 +249,11 @@ status reflection_answer(const reflection *r, reflection_sent *sent, const uint8
         goto out;
     }
     resp.valid_host = rq->host ? rq->host : (char *)"";
+    /* Echo only what the request means: protobuf-c keeps unknown fields
+     * (even field number 0, which it accepts when padded as 0x80 0x00) and
+     * would re-pack them into a response no parser can read. */
+    rq->base.n_unknown_fields = 0;
+    rq->base.unknown_fields = NULL;
     resp.original_request = rq;
 
     switch (rq->message_request_case) {
