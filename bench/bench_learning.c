@@ -441,7 +441,13 @@ static void bench(void **state)
     /* warm the cache, then hits */
     Herald__V1__GetInsightsRequest ireq = HERALD__V1__GET_INSIGHTS_REQUEST__INIT;
     ireq.profile_id = (char *)PROFILE;
-    assert_int_equal(ls_get_insights(&E, &ireq, NULL), 0);
+    Herald__V1__GetInsightsResponse *warm = NULL;
+    assert_int_equal(ls_get_insights(&E, &ireq, &warm), 0);
+    printf("GetInsights reply: %zu bytes (%zu scopes, %zu trend points); Health/Check reply: 2 "
+           "bytes\n",
+           protobuf_c_message_get_packed_size(&warm->base), warm->n_scopes,
+           warm->engagement_trend != NULL ? warm->engagement_trend->n_points : 0);
+    herald__v1__get_insights_response__free_unpacked(warm, NULL);
     run_phase("GetInsights (cache hit)", MODE_INSIGHTS, 8, &ins);
     run_phase("Health/Check", MODE_HEALTH, 8, &hc);
 
