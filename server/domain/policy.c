@@ -71,10 +71,11 @@ size_t policy_validate(const policy *p, policy_violation *v, size_t cap)
     vlist l = { v, v ? cap : 0, 0 };
 
     /* Ranges are those of herald.v1.PostingPolicy, narrowed where the
-     * posting_policies table allows less (max_posts_per_day <= 1000,
-     * cooldown_target_factor > 0), so a valid policy always stores. */
+     * posting_policies table allows less (cooldown_target_factor > 0), so a
+     * valid policy always stores; 0006_scheduling widened max_posts_per_day
+     * to the proto's 1,440. */
     check_range(&l, "max_posts_per_hour", p->max_posts_per_hour, 0, 60);
-    check_range(&l, "max_posts_per_day", p->max_posts_per_day, 0, 1000);
+    check_range(&l, "max_posts_per_day", p->max_posts_per_day, 0, 1440);
     check_range(&l, "min_gap_minutes", p->min_gap_minutes, 0, 1440);
     if (p->n_quiet_hours > POLICY_MAX_QUIET) {
         add_violation(&l, "quiet_hours", "at most %d windows, got %zu", POLICY_MAX_QUIET,

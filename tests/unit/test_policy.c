@@ -53,6 +53,9 @@ static void policy_defaults_are_documented_and_valid(void **state)
     assert_true(p.cooldown_target_factor == 0.5);
     assert_int_equal(p.n_quiet_hours, 0);
     assert_int_equal(policy_validate(&p, NULL, 0), 0);
+    p.max_posts_per_hour = 60;
+    p.max_posts_per_day = 1440; /* the proto's maximum stores since 0006 */
+    assert_int_equal(policy_validate(&p, NULL, 0), 0);
 }
 
 typedef void (*mutator)(policy *p);
@@ -63,6 +66,10 @@ static void m_hour(policy *p)
 static void m_day(policy *p)
 {
     p->max_posts_per_day = -1;
+}
+static void m_day_max(policy *p)
+{
+    p->max_posts_per_day = 1441; /* the proto's limit is one a minute */
 }
 static void m_gap(policy *p)
 {
@@ -123,6 +130,7 @@ static void policy_validation_names_each_field(void **state)
     static const struct { mutator m; const char *field; } cases[] = {
         { m_hour, "max_posts_per_hour" },
         { m_day, "max_posts_per_day" },
+        { m_day_max, "max_posts_per_day" },
         { m_gap, "min_gap_minutes" },
         { m_quiet_n, "quiet_hours" },
         { m_quiet_end, "quiet_hours[1].end_minute_of_day" },
