@@ -49,7 +49,7 @@ static void set_err(char *err, size_t cap, const char *fmt, ...)
         return;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err, cap, fmt, ap);
+    (void)vsnprintf(err, cap, fmt, ap);
     va_end(ap);
 }
 
@@ -471,7 +471,7 @@ status content_profile_resolve(db_conn *db, int64_t budget_ms, arena *a, const c
         int n = db_res_rows(res);
         char one[64] = "";
         if (n == 1)
-            snprintf(one, sizeof one, "%s", db_res_text(res, 0, 0));
+            (void)snprintf(one, sizeof one, "%s", db_res_text(res, 0, 0));
         db_res_free(res);
         if (n != 1) {
             set_err(err, errcap,
@@ -500,7 +500,7 @@ bool content_hash_hex(const char *text, size_t len, char out[CONTENT_HASH_HEX])
     }
     db_sha256(norm.data != NULL ? norm.data : "", norm.len, sum);
     strbuf_fini(&norm);
-    for (int i = 0; i < 32; i++) {
+    for (size_t i = 0; i < 32; i++) {
         out[2 * i] = hex[sum[i] >> 4];
         out[2 * i + 1] = hex[sum[i] & 15];
     }
@@ -525,63 +525,75 @@ status content_live_hash_owner(db_conn *db, int64_t budget_ms, const char *profi
                   "AND ($3::uuid IS NULL OR post_id <> $3::uuid) LIMIT 1",
                   &p, &res);
     if (st == ST_OK && db_res_rows(res) > 0)
-        snprintf(out_id, CONTENT_ID_MAX, "%s", db_res_text(res, 0, 0));
+        (void)snprintf(out_id, CONTENT_ID_MAX, "%s", db_res_text(res, 0, 0));
     db_res_free(res);
     return st;
 }
 
 /* The columns of a post for a row source aliased p (with n, e, o, s joined
  * as in POST_FROM); row_to_post reads them in this order. */
-#define POST_COLS                                                                                                                                  \
-    "p.post_id::text, p.profile_id, p.state, p.platform, p.kind, p.text, "                                                                         \
-    "COALESCE(p.content_type, ''), COALESCE(p.voice_style, ''), COALESCE(p.topic, ''), "                                                           \
-    "p.provider, p.llm_model, p.seed, p.human_edited, COALESCE(p.decision_id::text, ''), "                                                         \
-    "COALESCE(p.source_post_id::text, ''), COALESCE(p.reply_opportunity_id::text, ''), "                                                           \
-    "p.reply_to_external_id, p.content_hash, " US("p.schedule_time") ", p.hour_of_week, " US(                                                      \
-        "p.publish_time") ", COALESCE(p.external_id, "                                                                                             \
-                          "''), "                                                                                                                  \
-                          "COALESCE(p.external_url, "                                                                                              \
-                          "''), "                                                                                                                  \
-                          "p.attempt_count, "                                                                                                      \
-                          "COALESCE(p.last_outcome, "                                                                                              \
-                          "''), "                                                                                                                  \
-                          "COALESCE(p.last_error_"                                                                                                 \
-                          "class, ''), "                                                                                                           \
-                          "p.last_error, " US(                                                                                                     \
-                              "p.next_"                                                                                                            \
-                              "attempt"                                                                                                            \
-                              "_time") ", p.state_reason, p.revision, " US("p.created_at") ","                                                     \
-                                                                                           " " US("p.updated_at") ", "                             \
-                                                                                                                  "COALESC"                        \
-                                                                                                                  "E(p."                           \
-                                                                                                                  "slot_"                          \
-                                                                                                                  "decisio"                        \
-                                                                                                                  "n_id::"                         \
-                                                                                                                  "text, "                         \
-                                                                                                                  "''), "                          \
-                                                                                                                  "COALESC"                        \
-                                                                                                                  "E(p."                           \
-                                                                                                                  "nearest"                        \
-                                                                                                                  "_duplic"                        \
-                                                                                                                  "ate_id:"                        \
-                                                                                                                  ":text, "                        \
-                                                                                                                  "''), "                          \
-                                                                                                                  "p."                             \
-                                                                                                                  "nearest"                        \
-                                                                                                                  "_simila"                        \
-                                                                                                                  "rity, "                         \
-                                                                                                                  "left(n."                        \
-                                                                                                                  "text, "                         \
-                                                                                                                  "200),"                          \
-                                                                                                                  " " US(                          \
-                                                                                                                      "n."                         \
-                                                                                                                      "cre"                        \
-                                                                                                                      "ate"                        \
-                                                                                                                      "d_"                         \
-                                                                                                                      "at") ", "                   \
-                                                                                                                            "n.content_hash = "    \
-                                                                                                                            "p.content_hash, " US( \
-                                                                                                                                "e.observed_at") ", "
+#define POST_COLS                                                                                                                    \
+    "p.post_id::text, p.profile_id, p.state, p.platform, p.kind, p.text, "                                                           \
+    "COALESCE(p.content_type, ''), COALESCE(p.voice_style, ''), COALESCE(p.topic, ''), "                                             \
+    "p.provider, p.llm_model, p.seed, p.human_edited, COALESCE(p.decision_id::text, ''), "                                           \
+    "COALESCE(p.source_post_id::text, ''), COALESCE(p.reply_opportunity_id::text, ''), "                                             \
+    "p.reply_to_external_id, p.content_hash, " US("p.schedule_time") ", p.hour_of_week, " US(                                        \
+        "p.publish_time") ", COALESCE(p.external_id, "                                                                               \
+                          "''), "                                                                                                    \
+                          "COALESCE(p.external_url, "                                                                                \
+                          "''), "                                                                                                    \
+                          "p.attempt_count, "                                                                                        \
+                          "COALESCE(p.last_outcome, "                                                                                \
+                          "''), "                                                                                                    \
+                          "COALESCE(p.last_error_"                                                                                   \
+                          "class, ''), "                                                                                             \
+                          "p.last_error, " US(                                                                                       \
+                              "p.next_"                                                                                              \
+                              "attempt"                                                                                              \
+                              "_time") ", p.state_reason, p.revision, " US("p.created_at") ","                                       \
+                                                                                           " " US(                                   \
+                                                                                               "p"                                   \
+                                                                                               "."                                   \
+                                                                                               "u"                                   \
+                                                                                               "p"                                   \
+                                                                                               "d"                                   \
+                                                                                               "a"                                   \
+                                                                                               "t"                                   \
+                                                                                               "e"                                   \
+                                                                                               "d"                                   \
+                                                                                               "_"                                   \
+                                                                                               "a"                                   \
+                                                                                               "t") ", "                             \
+                                                                                                    "COALESC"                        \
+                                                                                                    "E(p."                           \
+                                                                                                    "slot_"                          \
+                                                                                                    "decisio"                        \
+                                                                                                    "n_id::"                         \
+                                                                                                    "text, "                         \
+                                                                                                    "''), "                          \
+                                                                                                    "COALESC"                        \
+                                                                                                    "E(p."                           \
+                                                                                                    "nearest"                        \
+                                                                                                    "_duplic"                        \
+                                                                                                    "ate_id:"                        \
+                                                                                                    ":text, "                        \
+                                                                                                    "''), "                          \
+                                                                                                    "p."                             \
+                                                                                                    "nearest"                        \
+                                                                                                    "_simila"                        \
+                                                                                                    "rity, "                         \
+                                                                                                    "left(n."                        \
+                                                                                                    "text, "                         \
+                                                                                                    "200),"                          \
+                                                                                                    " " US(                          \
+                                                                                                        "n."                         \
+                                                                                                        "cre"                        \
+                                                                                                        "ate"                        \
+                                                                                                        "d_"                         \
+                                                                                                        "at") ", "                   \
+                                                                                                              "n.content_hash = "    \
+                                                                                                              "p.content_hash, " US( \
+                                                                                                                  "e.observed_at") ", "
 
 #define POST_COLS2                                                                    \
     "e.source, e.impressions, e.likes, e.replies, e.reposts, e.quotes, e.bookmarks, " \
@@ -752,7 +764,7 @@ static Herald__V1__SentimentSummary *sentiment_of(arena *a, const db_res *r, int
         if (colon == NULL || colon > end)
             break;
         char label[32];
-        snprintf(label, sizeof label, "%.*s", (int)(colon - t), t);
+        (void)snprintf(label, sizeof label, "%.*s", (int)(colon - t), t);
         Herald__V1__SentimentCount *sc = arena_alloc(a, sizeof *sc);
         if (sc == NULL)
             return NULL;
@@ -1161,7 +1173,7 @@ static status decision_insert_tx(db_conn *db, const char *profile_id, const cont
                  "RETURNING decision_id::text",
                  &p, &res);
     if (st == ST_OK)
-        snprintf(id_out, CONTENT_ID_MAX, "%s", db_res_text(res, 0, 0));
+        (void)snprintf(id_out, CONTENT_ID_MAX, "%s", db_res_text(res, 0, 0));
     db_res_free(res);
     if (st != ST_OK || d->n_pulls == 0 || d->reward_version == NULL || !d->reward_version[0])
         return st;
@@ -1215,7 +1227,7 @@ status content_post_insert_tx(db_conn *db, const content_new_post *np, char id_o
     if (np->decision != NULL)
         st = decision_insert_tx(db, np->profile_id, np->decision, decision_id);
     else if (np->decision_id != NULL && np->decision_id[0] != '\0')
-        snprintf(decision_id, sizeof decision_id, "%s", np->decision_id);
+        (void)snprintf(decision_id, sizeof decision_id, "%s", np->decision_id);
     if (st != ST_OK)
         return st;
     const char *dup = dup_of(np->gates, &sim);
@@ -1251,7 +1263,7 @@ status content_post_insert_tx(db_conn *db, const content_new_post *np, char id_o
                   &p, &res);
     if (st != ST_OK)
         return unique_to_conflict(db, st);
-    snprintf(id_out, CONTENT_ID_MAX, "%s", db_res_text(res, 0, 0));
+    (void)snprintf(id_out, CONTENT_ID_MAX, "%s", db_res_text(res, 0, 0));
     db_res_free(res);
     return gates_insert_tx(db, id_out, 1, np->gates);
 }
@@ -1274,7 +1286,7 @@ status content_post_set_state_tx(db_conn *db, const char *post_id, const char *s
         st = ST_NOT_FOUND;
     char opp[CONTENT_ID_MAX] = "";
     if (st == ST_OK)
-        snprintf(opp, sizeof opp, "%s", db_res_text(res, 0, 0));
+        (void)snprintf(opp, sizeof opp, "%s", db_res_text(res, 0, 0));
     db_res_free(res);
     bool dead = strcmp(state, "rejected") == 0 || strcmp(state, "cancelled") == 0 ||
                 strcmp(state, "failed") == 0;
@@ -1465,8 +1477,8 @@ status content_history_load(db_conn *db, int64_t budget_ms, const char *profile_
         pthread_mutex_lock(&fp_mu);
         fp_slot *sl = &fp_cache[fp_slot_of(id)];
         textsim_fp_fini(&sl->fp);
-        snprintf(sl->id, sizeof sl->id, "%s", id);
-        snprintf(sl->hash, sizeof sl->hash, "%s", db_res_text(res, i, 3));
+        (void)snprintf(sl->id, sizeof sl->id, "%s", id);
+        (void)snprintf(sl->hash, sizeof sl->hash, "%s", db_res_text(res, i, 3));
         sl->fp = fp; /* handed over */
         pthread_mutex_unlock(&fp_mu);
     }
@@ -1672,7 +1684,7 @@ static status arms_read(db_conn *db, int64_t budget_ms, const content_plan_req *
     status st = q(db, budget_ms, "reward_version_current",
                   "SELECT reward_version FROM reward_versions WHERE is_current", NULL, &res);
     if (st == ST_OK && db_res_rows(res) > 0)
-        snprintf(reward_version, CONTENT_KEY_MAX, "%s", db_res_text(res, 0, 0));
+        (void)snprintf(reward_version, CONTENT_KEY_MAX, "%s", db_res_text(res, 0, 0));
     db_res_free(res);
     res = NULL;
     if (st != ST_OK)
@@ -1862,7 +1874,7 @@ status content_plan_choose(db_conn *db, int64_t budget_ms, const content_plan_re
             st = recent_topics(db, budget_ms, rq, hours, &recent, &n_recent);
             if (st != ST_OK)
                 goto out;
-            snprintf(cool_reason, sizeof cool_reason, "topic used in the last %d h", hours);
+            (void)snprintf(cool_reason, sizeof cool_reason, "topic used in the last %d h", hours);
             relaxed = cooldown_apply(&all[2], recent, n_recent, cool_reason);
         }
         for (size_t i = first; i < 3; i++) {
@@ -1889,7 +1901,7 @@ status content_plan_choose(db_conn *db, int64_t budget_ms, const content_plan_re
             char *dst = dims[d].scope == BANDIT_SCOPE_CONTENT_TYPE  ? out->content_type
                         : dims[d].scope == BANDIT_SCOPE_VOICE_STYLE ? out->voice_style
                                                                     : out->topic;
-            snprintf(dst, CONTENT_KEY_MAX, "%s", key);
+            (void)snprintf(dst, CONTENT_KEY_MAX, "%s", key);
         }
         strbuf why = { 0 };
         bandit_explain(dims, n_dims, cands, &choice, &why);
@@ -1923,9 +1935,9 @@ status content_plan_choose(db_conn *db, int64_t budget_ms, const content_plan_re
         }
     } else {
         if (!rq->reply)
-            snprintf(out->content_type, CONTENT_KEY_MAX, "%s", all[0].arms[0].key);
-        snprintf(out->voice_style, CONTENT_KEY_MAX, "%s", all[1].arms[0].key);
-        snprintf(out->topic, CONTENT_KEY_MAX, "%s", all[2].arms[0].key);
+            (void)snprintf(out->content_type, CONTENT_KEY_MAX, "%s", all[0].arms[0].key);
+        (void)snprintf(out->voice_style, CONTENT_KEY_MAX, "%s", all[1].arms[0].key);
+        (void)snprintf(out->topic, CONTENT_KEY_MAX, "%s", all[2].arms[0].key);
     }
 out:
     for (size_t i = 0; i < 3; i++)
@@ -1955,10 +1967,10 @@ status content_plan_from_decision(db_conn *db, int64_t budget_ms, const char *de
     if (st == ST_OK && db_res_rows(res) == 0)
         st = ST_NOT_FOUND;
     if (st == ST_OK) {
-        snprintf(out->content_type, CONTENT_KEY_MAX, "%s", db_res_text(res, 0, 0));
-        snprintf(out->voice_style, CONTENT_KEY_MAX, "%s", db_res_text(res, 0, 1));
-        snprintf(out->topic, CONTENT_KEY_MAX, "%s", db_res_text(res, 0, 2));
-        snprintf(out->decision_id, CONTENT_ID_MAX, "%s", decision_id);
+        (void)snprintf(out->content_type, CONTENT_KEY_MAX, "%s", db_res_text(res, 0, 0));
+        (void)snprintf(out->voice_style, CONTENT_KEY_MAX, "%s", db_res_text(res, 0, 1));
+        (void)snprintf(out->topic, CONTENT_KEY_MAX, "%s", db_res_text(res, 0, 2));
+        (void)snprintf(out->decision_id, CONTENT_ID_MAX, "%s", decision_id);
     }
     db_res_free(res);
     return st;
@@ -1988,8 +2000,8 @@ status content_opportunity_get(db_conn *db, int64_t budget_ms, arena *a, const c
     if (st == ST_OK && db_res_rows(res) == 0)
         st = ST_NOT_FOUND;
     if (st == ST_OK) {
-        snprintf(out->id, sizeof out->id, "%s", db_res_text(res, 0, 0));
-        snprintf(out->profile_id, sizeof out->profile_id, "%s", db_res_text(res, 0, 1));
+        (void)snprintf(out->id, sizeof out->id, "%s", db_res_text(res, 0, 0));
+        (void)snprintf(out->profile_id, sizeof out->profile_id, "%s", db_res_text(res, 0, 1));
         out->platform = platform_from_key(db_res_text(res, 0, 2));
         out->external_post_id = adup(a, db_res_text(res, 0, 3));
         out->text = adup(a, db_res_text(res, 0, 4));
@@ -2039,7 +2051,7 @@ status content_pregen_claim_tx(db_conn *db, const char *const *skip, size_t n_sk
         &p, &res);
     free(arr);
     if (st == ST_OK && db_res_rows(res) > 0) {
-        snprintf(id_out, 64, "%s", db_res_text(res, 0, 0));
+        (void)snprintf(id_out, 64, "%s", db_res_text(res, 0, 0));
         *missing = (int)db_res_int64(res, 0, 1);
         *found = true;
     }

@@ -95,7 +95,7 @@ static void job_logged(const char *name, bool ran, status st, const char *note, 
                                  strncmp(note, "skipped", 7) == 0)))
         return;
     char ms_s[32];
-    snprintf(ms_s, sizeof ms_s, "%.1f", ms);
+    (void)snprintf(ms_s, sizeof ms_s, "%.1f", ms);
     log_field f[] = { LOG_S("job", name), LOG_S("status", status_name(st)),
                       LOG_S("note", note != NULL ? note : ""), LOG_RAW("ms", ms_s) };
     log_event(st == ST_OK ? LOG_INFO : LOG_WARN, "background job ran", f, 4);
@@ -304,8 +304,8 @@ status pregen_compose_builtin(db_conn *db, int64_t budget_ms, const pregen_draft
         if (gst != ST_OK) {
             generator_draft_fini(&d);
             if (err != NULL)
-                snprintf(err, errcap, "the built-in generator cannot write %s/%s/%s: %s",
-                         plan->content_type, plan->voice_style, plan->topic, gerr);
+                (void)snprintf(err, errcap, "the built-in generator cannot write %s/%s/%s: %s",
+                               plan->content_type, plan->voice_style, plan->topic, gerr);
             st = ST_FAILED_PRECONDITION;
             break; /* the arms themselves are the problem: another seed will not help */
         }
@@ -322,7 +322,7 @@ status pregen_compose_builtin(db_conn *db, int64_t budget_ms, const pregen_draft
             if (err != NULL) {
                 char names[400];
                 content_gates_failed_names(&out->gates, names, sizeof names);
-                snprintf(err, errcap, "built-in text failed %s", names);
+                (void)snprintf(err, errcap, "built-in text failed %s", names);
             }
             st = ST_FAILED_PRECONDITION;
             continue;
@@ -337,7 +337,7 @@ status pregen_compose_builtin(db_conn *db, int64_t budget_ms, const pregen_draft
             break;
         if (owner[0] != '\0') {
             if (err != NULL)
-                snprintf(err, errcap, "the same text is already live as post %s", owner);
+                (void)snprintf(err, errcap, "the same text is already live as post %s", owner);
             st = ST_FAILED_PRECONDITION;
             continue;
         }
@@ -448,7 +448,7 @@ static status fill_profile(db_conn *db, arena *a, const char *id, int missing, i
             (*made)++;
         } else if (pst == ST_FAILED_PRECONDITION || pst == ST_INVALID) {
             (*failed)++;
-            snprintf(why, whycap, "%s: %.200s", id, err);
+            (void)snprintf(why, whycap, "%s: %.200s", id, err);
             if (*failed >= 3)
                 break; /* this profile cannot be filled now; leave it to a later run */
         } else {
@@ -473,7 +473,7 @@ status pregen_run(db_conn *db, int64_t budget_ms, char *note, size_t cap, void *
     arena *a = arena_new(0);
 
     if (pregen_busy()) {
-        snprintf(note, cap, "skipped: service busy");
+        (void)snprintf(note, cap, "skipped: service busy");
         arena_free(a);
         return ST_OK;
     }
@@ -503,10 +503,10 @@ status pregen_run(db_conn *db, int64_t budget_ms, char *note, size_t cap, void *
             made += m;
     }
     if (st == ST_OK)
-        snprintf(note, cap, "%d draft(s) for %d profile(s)%s%s%s", made, profiles,
-                 failed > 0 ? "; " : "", failed > 0 ? "not filled: " : "", why);
+        (void)snprintf(note, cap, "%d draft(s) for %d profile(s)%s%s%s", made, profiles,
+                       failed > 0 ? "; " : "", failed > 0 ? "not filled: " : "", why);
     else
-        snprintf(note, cap, "stopped after %d draft(s): %s", made, db_errmsg(db));
+        (void)snprintf(note, cap, "stopped after %d draft(s): %s", made, db_errmsg(db));
     for (size_t i = 0; i < n_skip; i++)
         free(skip[i]);
     free(skip);

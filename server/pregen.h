@@ -56,7 +56,7 @@ enum {
     PREGEN_LOCK_MS = 60000,       /* its lock; a run keeps to PREGEN_RUN_BUDGET_MS */
     PREGEN_RUN_BUDGET_MS = 20000, /* time one run may take */
     PREGEN_MAX_PER_RUN = 10,      /* drafts per profile per run */
-    PREGEN_SEED_TRIES = 4,        /* seeds tried when a text is already live */
+    PREGEN_SEED_TRIES = 8,        /* seeds tried when a text fails a gate or is already live */
 };
 
 struct config;

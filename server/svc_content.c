@@ -322,7 +322,7 @@ static void content_list_posts(Herald__V1__ContentService_Service *svc,
     if (cur != NULL) {
         /* "<created_us>|<post_id>" */
         char buf[HANDLER_PAGE_CURSOR_MAX + 1];
-        snprintf(buf, sizeof buf, "%.*s", (int)cur_len, (const char *)cur);
+        (void)snprintf(buf, sizeof buf, "%.*s", (int)cur_len, (const char *)cur);
         char *bar = strchr(buf, '|');
         if (bar == NULL || !handler_uuid_valid(bar + 1)) {
             rpc_call_add_violation(call, "page_token", "is not a token of this list");
@@ -401,8 +401,14 @@ static void content_list_catalog(Herald__V1__ContentService_Service *svc,
     char after_key[CONTENT_KEY_MAX] = "";
     if (cur != NULL) {
         char buf[96];
-        snprintf(buf, sizeof buf, "%.*s", (int)cur_len, (const char *)cur);
-        if (sscanf(buf, "%d:%64s", &after_kind, after_key) != 2) {
+        (void)snprintf(buf, sizeof buf, "%.*s", (int)cur_len, (const char *)cur);
+        /* "<kind>:<key>" */
+        char *colon = strchr(buf, ':');
+        if (colon != NULL && colon == buf + 1 && buf[0] >= '1' && buf[0] <= '3') {
+            after_kind = buf[0] - '0';
+            (void)snprintf(after_key, sizeof after_key, "%.64s", colon + 1);
+        }
+        if (after_kind == 0 || after_key[0] == '\0') {
             rpc_call_add_violation(call, "page_token", "is not a token of this list");
             rpc_call_fail(call, ST_INVALID, "page_token: is not a token of this list");
             return;
@@ -910,7 +916,7 @@ static void content_validate_text(Herald__V1__ContentService_Service *svc,
         gate_verdict *d = &rep.verdicts[GATE_DUPLICATE - 1];
         d->pass = true;
         d->has_score = false;
-        snprintf(d->reason, sizeof d->reason, "not checked: no profile_id given");
+        (void)snprintf(d->reason, sizeof d->reason, "not checked: no profile_id given");
         rep.has_nearest = false;
         rep.pass = true;
         for (int k = 0; k < GATE_COUNT; k++)
@@ -1197,13 +1203,14 @@ static void gen_finish(db_conn *db, gen_job *j)
             }
             if (owner[0] != '\0') {
                 ok = false;
-                snprintf(why, sizeof why,
-                         "failed GATE_DUPLICATE (the same text is already live as post %s)", owner);
+                (void)snprintf(why, sizeof why,
+                               "failed GATE_DUPLICATE (the same text is already live as post %s)",
+                               owner);
             }
         } else {
             char names[600];
             content_gates_failed_names(&rep, names, sizeof names);
-            snprintf(why, sizeof why, "failed %s", names);
+            (void)snprintf(why, sizeof why, "failed %s", names);
         }
         if (ok) {
             gen_attempt(j, HERALD__V1__PROVIDER__PROVIDER_LLM, true, "", j->llm_ms);
@@ -1225,7 +1232,7 @@ static void gen_finish(db_conn *db, gen_job *j)
             goto out;
         }
     } else {
-        snprintf(why, sizeof why, "%s", j->llm_reason);
+        (void)snprintf(why, sizeof why, "%s", j->llm_reason);
         gen_attempt(j, HERALD__V1__PROVIDER__PROVIDER_LLM, false, why, j->llm_ms);
         if (j->explicit_llm) {
             gen_fail_llm(j);
@@ -1278,9 +1285,10 @@ static void gen_llm_done(const llm_result *r, void *user)
         j->llm_text = xstrndup(r->text, r->len);
         j->llm_len = r->len;
     }
-    snprintf(j->llm_model, sizeof j->llm_model, "%s", r->model != NULL ? r->model : "");
-    snprintf(j->llm_reason, sizeof j->llm_reason, "%s", r->reason != NULL ? r->reason : "");
-    snprintf(j->llm_code, sizeof j->llm_code, "%s", r->error_code != NULL ? r->error_code : "");
+    (void)snprintf(j->llm_model, sizeof j->llm_model, "%s", r->model != NULL ? r->model : "");
+    (void)snprintf(j->llm_reason, sizeof j->llm_reason, "%s", r->reason != NULL ? r->reason : "");
+    (void)snprintf(j->llm_code, sizeof j->llm_code, "%s",
+                   r->error_code != NULL ? r->error_code : "");
     j->retry_delay_ms = r->retry_delay_ms;
     j->llm_ms = r->duration_ms;
     atomic_store(&j->llm_finished, true);
@@ -1353,9 +1361,9 @@ static void gen_start_llm(gen_job *j, db_conn *db)
     if (st != ST_OK) {
         /* never started: finish here, on this worker, with its connection */
         j->llm_st = st;
-        snprintf(j->llm_reason, sizeof j->llm_reason, "LLM call not started: %s", err);
-        snprintf(j->llm_code, sizeof j->llm_code, "%s",
-                 st == ST_TIMEOUT ? "LLM_TIMEOUT" : "LLM_UNAVAILABLE");
+        (void)snprintf(j->llm_reason, sizeof j->llm_reason, "LLM call not started: %s", err);
+        (void)snprintf(j->llm_code, sizeof j->llm_code, "%s",
+                       st == ST_TIMEOUT ? "LLM_TIMEOUT" : "LLM_UNAVAILABLE");
         j->retry_delay_ms = -1;
         atomic_store(&j->llm_finished, true);
         gen_finish(db, j);
@@ -1496,8 +1504,8 @@ static void content_generate_draft(Herald__V1__ContentService_Service *svc,
         st = content_plan_from_decision(db, handler_budget_ms(call), req->decision_id,
                                         prof->profile_id, &j->plan);
         if (st == ST_NOT_FOUND)
-            snprintf(err, sizeof err, "decision %s not found for profile %s", req->decision_id,
-                     prof->profile_id);
+            (void)snprintf(err, sizeof err, "decision %s not found for profile %s",
+                           req->decision_id, prof->profile_id);
         const catalog *cat = content_catalog_get(snap);
         const catalog_entry *e1 = catalog_find(cat, CATALOG_CONTENT_TYPE, j->plan.content_type);
         const catalog_entry *e2 = catalog_find(cat, CATALOG_VOICE_STYLE, j->plan.voice_style);
@@ -1505,9 +1513,10 @@ static void content_generate_draft(Herald__V1__ContentService_Service *svc,
         if (st == ST_OK && (e1 == NULL || e2 == NULL || e3 == NULL || !e1->enabled ||
                             !e2->enabled || !e3->enabled)) {
             st = ST_FAILED_PRECONDITION;
-            snprintf(err, sizeof err,
-                     "decision %s chose %s/%s/%s, which is no longer enabled in the catalog",
-                     req->decision_id, j->plan.content_type, j->plan.voice_style, j->plan.topic);
+            (void)snprintf(err, sizeof err,
+                           "decision %s chose %s/%s/%s, which is no longer enabled in the catalog",
+                           req->decision_id, j->plan.content_type, j->plan.voice_style,
+                           j->plan.topic);
         }
     } else {
         content_plan_req rq = {
@@ -1644,9 +1653,9 @@ static void content_adapt_for_platform(Herald__V1__ContentService_Service *svc,
     j->exclude_id = src->post_id;
     j->source_post_id = src->post_id;
     j->fact_key = fact != NULL ? fact->key : NULL;
-    snprintf(j->plan.content_type, CONTENT_KEY_MAX, "%s", arms->content_type);
-    snprintf(j->plan.voice_style, CONTENT_KEY_MAX, "%s", arms->voice_style);
-    snprintf(j->plan.topic, CONTENT_KEY_MAX, "%s", arms->topic);
+    (void)snprintf(j->plan.content_type, CONTENT_KEY_MAX, "%s", arms->content_type);
+    (void)snprintf(j->plan.voice_style, CONTENT_KEY_MAX, "%s", arms->voice_style);
+    (void)snprintf(j->plan.topic, CONTENT_KEY_MAX, "%s", arms->topic);
     gen_run(j, db, use_llm);
 }
 
@@ -1928,7 +1937,7 @@ static status reply_body(handler_tx *tx, ProtobufCMessage **reply)
             if (!rep.pass) {
                 char names[500];
                 content_gates_failed_names(&rep, names, sizeof names);
-                snprintf(why, sizeof why, "built-in reply failed %s", names);
+                (void)snprintf(why, sizeof why, "built-in reply failed %s", names);
                 continue;
             }
             char hash[CONTENT_HASH_HEX], owner[CONTENT_ID_MAX];
@@ -1936,7 +1945,7 @@ static status reply_body(handler_tx *tx, ProtobufCMessage **reply)
                 continue;
             st = content_live_hash_owner(tx->db, 0, c->prof->profile_id, hash, NULL, owner);
             if (st == ST_OK && owner[0] != '\0') {
-                snprintf(why, sizeof why, "the same reply is already live as post %s", owner);
+                (void)snprintf(why, sizeof why, "the same reply is already live as post %s", owner);
                 continue;
             }
             found = st == ST_OK;
