@@ -1186,6 +1186,11 @@ static void gen_finish(db_conn *db, gen_job *j)
     char why[700] = "";
     gates_report rep;
 
+    if (atomic_load(&j->cancelled) || rpc_call_cancelled(j->call)) {
+        /* the client left (or the server is stopping): store nothing */
+        rpc_call_fail(j->call, ST_CANCELLED, "call cancelled while the LLM was writing");
+        goto out;
+    }
     if (j->llm_st == ST_OK) {
         content_gates_run(cat, j->llm_text, j->llm_len, j->platform, j->plan.content_type,
                           j->plan.voice_style, j->plan.topic, j->hist, j->exclude_id,

@@ -47,6 +47,7 @@ static db_conn *g_db;
 static char *g_admin, *g_url, *g_dbname, *g_redis;
 static char g_dir[128];
 static unsigned g_rid;
+static int g_stop_rc = -2; /* heraldd's exit code when a test stopped it itself */
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -339,7 +340,7 @@ static int group_teardown(void **state)
 {
     (void)state;
     herald_stub_free(g_stub);
-    int rc = hd_stop(&g_hd);
+    int rc = g_hd.pid > 0 ? hd_stop(&g_hd) : g_stop_rc;
     if (rc != 0)
         fprintf(stderr, "heraldd exited %d (log: %s)\n", rc, g_hd.log);
     herald_client_shutdown();
@@ -1897,6 +1898,62 @@ static void drafts_500_pass_every_gate(void **state)
     free(ms);
 }
 
+/* ---------------------------------------------------------------- shutdown */
+
+typedef struct slow_call {
+    pthread_t th;
+    int code;
+    int64_t ms;
+} slow_call;
+
+static void *slow_main(void *arg)
+{
+    slow_call *c = arg;
+    c->code = llm_draft("llm-stop", 0, 30000, NULL, NULL, &c->ms);
+    return NULL;
+}
+
+/* SIGTERM while an LLM call is in flight: the drain waits out its grace
+ * (HERALD_SHUTDOWN_GRACE=5s), then cancels; the LLM transfer is aborted,
+ * nothing is stored, the client gets an error, heraldd exits 0. Last test:
+ * it stops the shared heraldd. */
+static void shutdown_with_llm_in_flight(void **state)
+{
+    (void)state;
+    make_profile("llm-stop", HERALD__V1__PLATFORM__PLATFORM_X, HERALD__V1__PROVIDER__PROVIDER_LLM,
+                 false, 0, 0, NULL, 0);
+    int aborts0 = fake_llm_aborts(g_llm);
+    int n0 = fake_llm_requests(g_llm);
+    fake_llm_reply slow = { .content = L_OK1, .delay_ms = 60000 };
+    fake_llm_push(g_llm, &slow);
+    slow_call c = { 0 };
+    assert_int_equal(pthread_create(&c.th, NULL, slow_main, &c), 0);
+    int64_t t0 = now_mono_ms();
+    while (fake_llm_requests(g_llm) < n0 + 1 && now_mono_ms() - t0 < 5000)
+        hd_sleep_ms(10);
+    assert_int_equal(fake_llm_requests(g_llm), n0 + 1);
+    int64_t s0 = now_mono_ms();
+    kill(g_hd.pid, SIGTERM);
+    pthread_join(c.th, NULL);
+    int64_t closed = fake_llm_wait_aborts(g_llm, aborts0 + 1, 10000);
+    herald_channel_close(g_hd.ch);
+    g_hd.ch = NULL;
+    int wst = 0;
+    int64_t until = now_mono_ms() + 30000;
+    while (waitpid(g_hd.pid, &wst, WNOHANG) == 0 && now_mono_ms() < until)
+        hd_sleep_ms(20);
+    g_stop_rc = WIFEXITED(wst) ? WEXITSTATUS(wst) : 128 + WTERMSIG(wst);
+    g_hd.pid = 0;
+    printf("SIGTERM with an LLM call in flight: the call ended with code %d after %lld ms of "
+           "drain, the fake saw its connection closed at +%lld ms, heraldd exited %d in %lld ms\n",
+           c.code, (long long)(now_mono_ms() - s0), (long long)(closed - s0), g_stop_rc,
+           (long long)(now_mono_ms() - s0));
+    assert_true(c.code == 14 || c.code == 1); /* UNAVAILABLE (server cancel) or CANCELLED */
+    assert_true(closed > 0);
+    assert_int_equal(g_stop_rc, 0);
+    assert_int_equal(sql_int("SELECT count(*) FROM posts WHERE profile_id = $1", "llm-stop"), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1919,6 +1976,7 @@ int main(void)
         cmocka_unit_test(llm_gate_failure),
         cmocka_unit_test(llm_inflight_stays_fast),
         cmocka_unit_test(drafts_500_pass_every_gate),
+        cmocka_unit_test(shutdown_with_llm_in_flight),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
