@@ -146,7 +146,7 @@ static void startup_error(const char *fmt, ...)
     char *msg = xvasprintf(fmt, ap);
     va_end(ap);
     log_event(LOG_ERROR, msg, NULL, 0);
-    fprintf(stderr, "heraldd: %s\n", msg);
+    (void)fprintf(stderr, "heraldd: %s\n", msg);
     free(msg);
 }
 
@@ -199,7 +199,7 @@ static void reload_config(const config **applied, config **owned)
         char *aerr = NULL;
         if (auth_reload(api_auth, fresh.auth_tokens, &aerr) == ST_OK) {
             char n[24];
-            snprintf(n, sizeof n, "%zu", auth_token_count(api_auth));
+            (void)snprintf(n, sizeof n, "%zu", auth_token_count(api_auth));
             log_field f[] = { LOG_RAW("tokens", n) };
             log_event(LOG_INFO, "auth.tokens reloaded", f, 1);
         } else {
@@ -324,7 +324,7 @@ static char *read_pem(const char *key, const char *path)
     size_t n;
     while ((n = fread(chunk, 1, sizeof chunk, f)) > 0 && b.len < (4u << 20))
         strbuf_append(&b, chunk, n);
-    fclose(f);
+    (void)fclose(f);
     return strbuf_take(&b);
 }
 
@@ -452,9 +452,9 @@ static status store_migrate(store_state *ss, int64_t lock_wait_ms, char *why, si
     status st = migrate_up_opts(&mo, &applied, &err);
     if (st == ST_OK) {
         char n[16], ver[24], ms[24];
-        snprintf(n, sizeof n, "%d", applied);
-        snprintf(ver, sizeof ver, "%lld", (long long)migrate_expected_version());
-        snprintf(ms, sizeof ms, "%lld", (long long)(now_mono_ms() - t0));
+        (void)snprintf(n, sizeof n, "%d", applied);
+        (void)snprintf(ver, sizeof ver, "%lld", (long long)migrate_expected_version());
+        (void)snprintf(ms, sizeof ms, "%lld", (long long)(now_mono_ms() - t0));
         log_field f[] = { LOG_RAW("applied", n), LOG_RAW("version", ver), LOG_RAW("ms", ms) };
         log_event(LOG_INFO, applied > 0 ? "migrations applied" : "schema up to date", f, 3);
         ss->last_migrate_err[0] = '\0';
@@ -463,7 +463,7 @@ static status store_migrate(store_state *ss, int64_t lock_wait_ms, char *why, si
         return ST_OK;
     }
     const char *msg = err != NULL ? err : status_name(st);
-    snprintf(why, cap, "%s", msg);
+    (void)snprintf(why, cap, "%s", msg);
     if (st == ST_FAILED_PRECONDITION) {
         atomic_store(&ss->shared->schema, WORKER_SCHEMA_REFUSED);
         startup_error("refusing to serve: %s; readiness stays NOT_SERVING until the database "
@@ -473,7 +473,7 @@ static status store_migrate(store_state *ss, int64_t lock_wait_ms, char *why, si
         log_field f[] = { LOG_S("error", msg), LOG_S("status", status_name(st)) };
         log_event(LOG_WARN, "cannot apply migrations yet; retrying every second", f, 2);
     }
-    snprintf(ss->last_migrate_err, sizeof ss->last_migrate_err, "%s", msg);
+    (void)snprintf(ss->last_migrate_err, sizeof ss->last_migrate_err, "%s", msg);
     free(err);
     return st;
 }
@@ -598,7 +598,7 @@ static rpc_server *start_health_server(const config *cfg, health *h)
         goto fail;
     char *addr = bound_addr(cfg->health_listen, rpc_server_port(s));
     char port[16];
-    snprintf(port, sizeof port, "%d", rpc_server_port(s));
+    (void)snprintf(port, sizeof port, "%d", rpc_server_port(s));
     log_field f[] = { LOG_S("addr", addr), LOG_RAW("port", port) };
     log_event(LOG_INFO, "health listener up", f, 2);
     free(addr);
@@ -689,7 +689,7 @@ static metrics *start_admin(const config *cfg, rpc_server *srv, health *h,
     }
     char *addr = bound_addr(cfg->admin_listen, metrics_port(m));
     char port[16];
-    snprintf(port, sizeof port, "%d", metrics_port(m));
+    (void)snprintf(port, sizeof port, "%d", metrics_port(m));
     log_field f[] = { LOG_S("addr", addr), LOG_RAW("port", port) };
     log_event(LOG_INFO, "admin listener up", f, 2);
     free(addr);
@@ -723,9 +723,9 @@ static status job_idem_prune(db_conn *db, int64_t budget_ms, char *note, size_t 
             total += deleted;
     } while (st == ST_OK && deleted == IDEM_PRUNE_BATCH);
     if (st != ST_OK)
-        snprintf(note, cap, "pruned %lld keys, then: %s", (long long)total, db_errmsg(db));
+        (void)snprintf(note, cap, "pruned %lld keys, then: %s", (long long)total, db_errmsg(db));
     else if (total > 0)
-        snprintf(note, cap, "pruned %lld keys", (long long)total);
+        (void)snprintf(note, cap, "pruned %lld keys", (long long)total);
     return st;
 }
 
@@ -746,7 +746,7 @@ static void job_result(const char *name, bool ran, status st, const char *note, 
     while (i < SEEN && seen[i].name[0] != '\0' && strcmp(seen[i].name, name) != 0)
         i++;
     if (i < SEEN && seen[i].name[0] == '\0')
-        snprintf(seen[i].name, sizeof seen[i].name, "%s", name);
+        (void)snprintf(seen[i].name, sizeof seen[i].name, "%s", name);
 
     if (!ran && st == ST_OK)
         return; /* another replica had it */
@@ -754,7 +754,7 @@ static void job_result(const char *name, bool ran, status st, const char *note, 
         if (i < SEEN && strcmp(seen[i].err, note != NULL ? note : "") == 0)
             return;
         if (i < SEEN)
-            snprintf(seen[i].err, sizeof seen[i].err, "%s", note != NULL ? note : "");
+            (void)snprintf(seen[i].err, sizeof seen[i].err, "%s", note != NULL ? note : "");
         log_field f[] = { LOG_S("job", name), LOG_S("status", status_name(st)),
                           LOG_S("error", note != NULL ? note : "") };
         /* quiet while the schema is not there yet: readiness says so already */
@@ -767,7 +767,7 @@ static void job_result(const char *name, bool ran, status st, const char *note, 
     bool routine = st == ST_OK && (note == NULL || note[0] == '\0' || strncmp(note, "0 ", 2) == 0 ||
                                    strncmp(note, "skipped", 7) == 0);
     char ms_s[32];
-    snprintf(ms_s, sizeof ms_s, "%.1f", ms);
+    (void)snprintf(ms_s, sizeof ms_s, "%.1f", ms);
     log_field f[] = { LOG_S("job", name), LOG_S("status", status_name(st)),
                       LOG_S("note", note != NULL ? note : ""), LOG_RAW("ms", ms_s) };
     log_event(st != ST_OK ? LOG_WARN : routine ? LOG_DEBUG : LOG_INFO, "background job ran", f, 4);
@@ -866,7 +866,7 @@ static int serve(const config *cfg, const config_cli *cli, sigset_t *sigs)
     atomic_store(&log_level, cfg->log_level);
     atomic_store(&log_format_, cfg->log_format);
     char pid[24];
-    snprintf(pid, sizeof pid, "%ld", (long)getpid());
+    (void)snprintf(pid, sizeof pid, "%ld", (long)getpid());
     log_field start_f[] = { LOG_S("version", HERALD_VERSION), LOG_S("commit", HERALD_COMMIT),
                             LOG_RAW("pid", pid) };
     log_event(LOG_INFO, "heraldd starting", start_f, 3);
@@ -915,7 +915,7 @@ static int serve(const config *cfg, const config_cli *cli, sigset_t *sigs)
     }
     if (auth_enabled(api_auth)) {
         char n[24];
-        snprintf(n, sizeof n, "%zu", auth_token_count(api_auth));
+        (void)snprintf(n, sizeof n, "%zu", auth_token_count(api_auth));
         log_field af[] = { LOG_RAW("tokens", n),
                            LOG_S("reflection", cfg->auth_reflection ? "token" : "open") };
         log_event(LOG_INFO, "auth on: bearer tokens required", af, 2);
@@ -1000,8 +1000,8 @@ static int serve(const config *cfg, const config_cli *cli, sigset_t *sigs)
     if (cli->port_file != NULL && !write_port_file(cli->port_file, port))
         goto out;
     char port_s[16], workers_s[16];
-    snprintf(port_s, sizeof port_s, "%d", port);
-    snprintf(workers_s, sizeof workers_s, "%d", cfg->workers);
+    (void)snprintf(port_s, sizeof port_s, "%d", port);
+    (void)snprintf(workers_s, sizeof workers_s, "%d", cfg->workers);
     log_field lf[] = { LOG_S("addr", addr), LOG_RAW("port", port_s), LOG_RAW("workers", workers_s),
                        LOG_S("tls", cert != NULL ? (ca != NULL ? "mtls" : "tls") : "off") };
     log_event(LOG_INFO, "listening", lf, 4);
@@ -1071,7 +1071,7 @@ static int serve(const config *cfg, const config_cli *cli, sigset_t *sigs)
     db_pinger_stop(pinger);
     pinger = NULL;
     char ms[24];
-    snprintf(ms, sizeof ms, "%lld", (long long)(now_mono_ms() - t0));
+    (void)snprintf(ms, sizeof ms, "%lld", (long long)(now_mono_ms() - t0));
     log_field sf[] = { LOG_RAW("drain_ms", ms) };
     log_event(LOG_INFO, "stopped", sf, 1);
     rc = 0;
@@ -1158,16 +1158,16 @@ static int migrate(const config *cfg, int argc, const char *const argv[])
                n <= INT32_MAX) ||
               (argc == 2 && strcmp(verb, "force") == 0 && parse_int_arg(argv[1], &n) && n >= -1);
     if (!ok) {
-        fprintf(stderr, "heraldd: usage: heraldd migrate up | down N | version | force V; "
-                        "try 'heraldd --help'\n");
+        (void)fprintf(stderr, "heraldd: usage: heraldd migrate up | down N | version | force V; "
+                              "try 'heraldd --help'\n");
         return CONFIG_EX_USAGE;
     }
     int rc = EXIT_STARTUP;
     char *err = NULL;
     status st;
     if (cfg->database_url[0] == '\0') {
-        fprintf(stderr, "heraldd: migrate: database_url is empty (set DATABASE_URL or "
-                        "--database-url)\n");
+        (void)fprintf(stderr, "heraldd: migrate: database_url is empty (set DATABASE_URL or "
+                              "--database-url)\n");
         return CONFIG_EX_CONFIG;
     }
     migrate_options mo;
@@ -1202,7 +1202,8 @@ static int migrate(const config *cfg, int argc, const char *const argv[])
     if (st == ST_OK)
         rc = 0;
     else
-        fprintf(stderr, "heraldd: migrate %s: %s\n", verb, err != NULL ? err : status_name(st));
+        (void)fprintf(stderr, "heraldd: migrate %s: %s\n", verb,
+                      err != NULL ? err : status_name(st));
     free(err);
     return rc;
 }
@@ -1230,15 +1231,15 @@ int main(int argc, char **argv)
     sigaddset(&sigs, SIGUSR1); /* main wakes the signal thread with it at exit */
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     if (http_global_init() != ST_OK) { /* libcurl, before any thread exists */
-        fprintf(stderr, "heraldd: cannot initialise libcurl\n");
+        (void)fprintf(stderr, "heraldd: cannot initialise libcurl\n");
         return 1;
     }
     /* A client vanishing mid-write must not kill the process. */
-    signal(SIGPIPE, SIG_IGN);
+    (void)signal(SIGPIPE, SIG_IGN);
 
     rc = config_load(&cfg, &cli, argc - 1, argv + 1, environ, &err);
     if (rc != 0) {
-        fprintf(stderr, "heraldd: %s\n", err);
+        (void)fprintf(stderr, "heraldd: %s\n", err);
         goto out;
     }
     if (cli.help) {
@@ -1251,13 +1252,14 @@ int main(int argc, char **argv)
     }
     const char *cmd = cli.n_args > 0 ? cli.args[0] : "serve";
     if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "migrate") != 0) {
-        fprintf(stderr, "heraldd: unknown command '%s'; try 'heraldd --help'\n", cmd);
+        (void)fprintf(stderr, "heraldd: unknown command '%s'; try 'heraldd --help'\n", cmd);
         rc = CONFIG_EX_USAGE;
         goto out;
     }
     if (strcmp(cmd, "serve") == 0 && cli.n_args > 1) {
-        fprintf(stderr, "heraldd: serve takes no arguments (got '%s'); try 'heraldd --help'\n",
-                cli.args[1]);
+        (void)fprintf(stderr,
+                      "heraldd: serve takes no arguments (got '%s'); try 'heraldd --help'\n",
+                      cli.args[1]);
         rc = CONFIG_EX_USAGE;
         goto out;
     }

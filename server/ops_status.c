@@ -268,7 +268,7 @@ void ops_status_snapshot(const ops_status *s, ops_snapshot *out)
     out->ping_ms = s->ping_ms;
     out->last_ping_ms = s->ping_at_ms;
     if (s->pinged && !s->ping_ok)
-        snprintf(out->db_error, sizeof out->db_error, "%s", s->ping_err);
+        (void)snprintf(out->db_error, sizeof out->db_error, "%s", s->ping_err);
     pthread_mutex_unlock(&m->ping_mu);
     db_stats_total(&out->db_total, false);
     db_pool_stats_get(&out->pool);
@@ -305,7 +305,7 @@ void ops_status_note_ping(ops_status *s, bool ok, double ms, const char *why)
         s->ping_ms = ms;
         s->ping_err[0] = '\0';
     } else {
-        snprintf(s->ping_err, sizeof s->ping_err, "%s", why != NULL ? why : "ping failed");
+        (void)snprintf(s->ping_err, sizeof s->ping_err, "%s", why != NULL ? why : "ping failed");
     }
     pthread_mutex_unlock(&s->ping_mu);
 }
@@ -340,7 +340,7 @@ ops_status *ops_status_new(const ops_status_options *o)
     if (s->o.commit == NULL)
         s->o.commit = HERALD_COMMIT;
     /* "GNU 12.2.0 RelWithDebInfo " + sanitizers, if any; drop trailing blanks */
-    snprintf(s->build, sizeof s->build, "%s", HERALD_BUILD);
+    (void)snprintf(s->build, sizeof s->build, "%s", HERALD_BUILD);
     for (size_t n = strlen(s->build); n > 0 && s->build[n - 1] == ' '; n--)
         s->build[n - 1] = '\0';
     s->view = (ops_view){ view_snapshot, view_window, s };

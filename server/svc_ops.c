@@ -938,7 +938,7 @@ static status status_profiles(db_conn *db, int64_t budget_ms, arena *a, int max,
     int rows = db_res_rows(res);
     out->profiles_truncated = rows > max;
     size_t n = (size_t)(rows > max ? max : rows);
-    out->profiles = arena_alloc(a, (n > 0 ? n : 1) * sizeof *out->profiles);
+    out->profiles = arena_alloc(a, (n > 0 ? n : 1) * sizeof(Herald__V1__ProfileStatus *));
     if (out->profiles == NULL) {
         st = ST_EXHAUSTED;
         goto out;
@@ -1198,7 +1198,7 @@ static status slo_profiles(db_conn *db, int64_t budget_ms, arena *a, int64_t sta
     if (st != ST_OK)
         goto out;
     size_t n = (size_t)db_res_rows(res);
-    out->profiles = arena_alloc(a, (n > 0 ? n : 1) * sizeof *out->profiles);
+    out->profiles = arena_alloc(a, (n > 0 ? n : 1) * sizeof(Herald__V1__ProfileSlo *));
     if (out->profiles == NULL) {
         st = ST_EXHAUSTED;
         goto out;
@@ -1406,7 +1406,7 @@ static void ops_list_slow_queries(Herald__V1__OpsService_Service *svc,
     Herald__V1__ListSlowQueriesResponse resp = HERALD__V1__LIST_SLOW_QUERIES_RESPONSE__INIT;
     int64_t threshold = db_slow_threshold_ms();
     resp.threshold_ms = threshold > INT32_MAX ? INT32_MAX : (int32_t)threshold;
-    resp.queries = arena_alloc(a, (n > 0 ? n : 1) * sizeof *resp.queries);
+    resp.queries = arena_alloc(a, (n > 0 ? n : 1) * sizeof(Herald__V1__SlowQuery *));
     if (resp.queries == NULL) {
         rpc_call_fail(call, ST_EXHAUSTED, "reply too large");
         return;
@@ -1482,7 +1482,7 @@ static void ops_get_config(Herald__V1__OpsService_Service *svc,
         return;
     }
     size_t total = config_key_count(), prefix = strlen(req->key_prefix), n = 0;
-    Herald__V1__ConfigSetting **out = arena_alloc(a, total * sizeof *out);
+    Herald__V1__ConfigSetting **out = arena_alloc(a, total * sizeof(Herald__V1__ConfigSetting *));
     if (out == NULL) {
         rpc_call_fail(call, ST_EXHAUSTED, "reply too large");
         return;
@@ -1518,7 +1518,7 @@ static void ops_get_config(Herald__V1__OpsService_Service *svc,
         rpc_call_fail(call, ST_EXHAUSTED, "reply too large");
         return;
     }
-    qsort(out, n, sizeof *out, setting_cmp);
+    qsort(out, n, sizeof(Herald__V1__ConfigSetting *), setting_cmp);
     Herald__V1__GetConfigResponse resp = HERALD__V1__GET_CONFIG_RESPONSE__INIT;
     resp.settings = out;
     resp.n_settings = n;
