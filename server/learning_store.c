@@ -48,7 +48,7 @@ void lstore_arr_int(lstore_arr *a, int64_t v)
 {
     char num[32];
     arr_sep(a);
-    snprintf(num, sizeof num, "%lld", (long long)v);
+    (void)snprintf(num, sizeof num, "%lld", (long long)v);
     strbuf_puts(&a->b, num);
 }
 
@@ -60,7 +60,7 @@ void lstore_arr_double(lstore_arr *a, double v)
         return;
     }
     arr_sep(a);
-    snprintf(num, sizeof num, "%.17g", v);
+    (void)snprintf(num, sizeof num, "%.17g", v);
     strbuf_puts(&a->b, num);
 }
 
@@ -100,7 +100,7 @@ status lstore_current_version_tx(db_conn *db, char *buf, size_t cap)
                          "SELECT reward_version FROM reward_versions WHERE is_current", NULL, &res);
     buf[0] = '\0';
     if (st == ST_OK && db_res_rows(res) > 0)
-        snprintf(buf, cap, "%s", db_res_text(res, 0, 0));
+        (void)snprintf(buf, cap, "%s", db_res_text(res, 0, 0));
     db_res_free(res);
     return st;
 }
@@ -113,7 +113,7 @@ status lstore_learning_version(db_conn *db, int64_t budget_ms, const char *profi
     *version = 0;
     *vtime_us = 0;
     char scope[128];
-    snprintf(scope, sizeof scope, LEARNING_VERSION_PREFIX "%s", profile_id);
+    (void)snprintf(scope, sizeof scope, LEARNING_VERSION_PREFIX "%s", profile_id);
     db_params_init(&p);
     db_param_text(&p, profile_id);
     db_param_text(&p, scope);
@@ -136,7 +136,7 @@ status lstore_learning_bump_tx(db_conn *db, const char *profile_id)
 {
     char scope[128];
     int64_t v = 0;
-    snprintf(scope, sizeof scope, LEARNING_VERSION_PREFIX "%s", profile_id);
+    (void)snprintf(scope, sizeof scope, LEARNING_VERSION_PREFIX "%s", profile_id);
     return db_version_bump(db, scope, &v);
 }
 
@@ -212,8 +212,9 @@ status lstore_posts_get_tx(db_conn *db, arena *a, char *const *ids, size_t n, ls
             st = ST_EXHAUSTED;
         } else {
             for (size_t i = 0; i < found; i++) {
-                snprintf(v[i].post_id, sizeof v[i].post_id, "%s", db_res_text(res, (int)i, 0));
-                snprintf(v[i].state, sizeof v[i].state, "%s", db_res_text(res, (int)i, 1));
+                (void)snprintf(v[i].post_id, sizeof v[i].post_id, "%s",
+                               db_res_text(res, (int)i, 0));
+                (void)snprintf(v[i].state, sizeof v[i].state, "%s", db_res_text(res, (int)i, 1));
                 v[i].publish_us = db_res_int64(res, (int)i, 2);
                 v[i].scored = db_res_bool(res, (int)i, 3);
             }
@@ -288,21 +289,22 @@ status lstore_engagement_insert_tx(db_conn *db, arena *a, const lstore_obs *obs,
          * key in one request are adjacent; each is taken once) */
         size_t rows = (size_t)db_res_rows(res);
         size_t *idx = arena_alloc(a, rows * sizeof *idx);
-        const lstore_obs **by_key = malloc(n * sizeof *by_key);
-        bool *taken = calloc(n, sizeof *taken);
+        const lstore_obs **by_key = malloc(n * sizeof(const lstore_obs *));
+        bool *taken = calloc(n + 1, sizeof *taken);
         if (idx == NULL || by_key == NULL || taken == NULL) {
             st = ST_EXHAUSTED;
         } else {
             for (size_t i = 0; i < n; i++)
                 by_key[i] = &obs[i];
-            qsort(by_key, n, sizeof *by_key, obs_key_cmp);
+            qsort(by_key, n, sizeof(const lstore_obs *), obs_key_cmp);
             size_t k = 0;
             for (size_t r = 0; r < rows; r++) {
                 lstore_obs key = { .post_id = db_res_text(res, (int)r, 0),
                                    .observe_us = db_res_int64(res, (int)r, 1),
                                    .source = db_res_text(res, (int)r, 2) };
                 const lstore_obs *kp = &key;
-                const lstore_obs **hit = bsearch(&kp, by_key, n, sizeof *by_key, obs_key_cmp);
+                const lstore_obs **hit =
+                    bsearch(&kp, by_key, n, sizeof(const lstore_obs *), obs_key_cmp);
                 if (hit == NULL)
                     continue;
                 while (hit > by_key && obs_key_cmp(hit - 1, &kp) == 0)
@@ -549,7 +551,7 @@ status lstore_topic_obs_insert_tx(db_conn *db, arena *a, const char *profile_id,
     if (st == ST_OK && db_res_rows(res) > 0) {
         size_t rows = (size_t)db_res_rows(res);
         size_t *idx = arena_alloc(a, rows * sizeof *idx);
-        bool *taken = calloc(n, sizeof *taken);
+        bool *taken = calloc(n + 1, sizeof *taken);
         if (idx == NULL || taken == NULL) {
             st = ST_EXHAUSTED;
         } else {
@@ -766,7 +768,7 @@ status lstore_audience_put_tx(db_conn *db, const char *profile_id, const lstore_
     strbuf_putc(&js, '[');
     for (size_t i = 0; i < n; i++) {
         char num[40];
-        snprintf(num, sizeof num, "%.17g", z[i].share);
+        (void)snprintf(num, sizeof num, "%.17g", z[i].share);
         strbuf_puts(&js, i > 0 ? ",{\"time_zone\":\"" : "{\"time_zone\":\"");
         strbuf_json_escape(&js, z[i].time_zone, strlen(z[i].time_zone));
         strbuf_puts(&js, "\",\"share\":");

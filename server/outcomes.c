@@ -68,7 +68,7 @@ enum { CLAIM_NCOLS = 9 };
 
 static void copy_text(char *dst, size_t cap, const char *src)
 {
-    snprintf(dst, cap, "%s", src != NULL ? src : "");
+    (void)snprintf(dst, cap, "%s", src != NULL ? src : "");
 }
 
 static void claim_from_row(const db_res *r, int row, const learning_config *lc, claim *c)
@@ -304,7 +304,7 @@ static void queue_post_arms(arm_table *t, const claim *c, double reward)
     int h = tz_hour_of_week(z, c->publish_ms / 1000);
     if (h < 0)
         h = 0;
-    snprintf(how, sizeof how, "%d", h);
+    (void)snprintf(how, sizeof how, "%d", h);
     arm_queue(t, c->profile_id, BANDIT_SCOPE_CONTENT_TYPE, c->ct, reward, c->checkpoint_ms);
     arm_queue(t, c->profile_id, BANDIT_SCOPE_VOICE_STYLE, c->vs, reward, c->checkpoint_ms);
     arm_queue(t, c->profile_id, BANDIT_SCOPE_TOPIC, c->tp, reward, c->checkpoint_ms);
@@ -491,7 +491,7 @@ static status bump_profiles(db_conn *db, char profiles[][PROFILE_CAP], size_t n)
     lstore_arr_init(&sa);
     for (size_t i = 0; i < n; i++) {
         char scope[PROFILE_CAP + 16];
-        snprintf(scope, sizeof scope, LEARNING_VERSION_PREFIX "%s", profiles[i]);
+        (void)snprintf(scope, sizeof scope, LEARNING_VERSION_PREFIX "%s", profiles[i]);
         lstore_arr_text(&sa, scope);
     }
     db_params_init(&p);
@@ -616,7 +616,7 @@ static status out_rows_write(db_conn *db, const char *version, out_rows *o)
 static void outcome_unlearnable(reward_outcome *o, const char *why)
 {
     memset(o, 0, sizeof *o);
-    snprintf(o->reason, sizeof o->reason, "%s", why);
+    (void)snprintf(o->reason, sizeof o->reason, "%s", why);
 }
 
 /* ---------------------------------------------------------------- scoring */
@@ -852,10 +852,11 @@ status outcomes_job(db_conn *db, int64_t budget_ms, char *note, size_t cap, void
             break;
     }
     if (st != ST_OK)
-        snprintf(note, cap, "scored %lld before failing: %s", (long long)r.scored, db_errmsg(db));
+        (void)snprintf(note, cap, "scored %lld before failing: %s", (long long)r.scored,
+                       db_errmsg(db));
     else if (r.scored > 0)
-        snprintf(note, cap, "scored %lld outcomes (%lld learnable)", (long long)r.scored,
-                 (long long)r.learnable);
+        (void)snprintf(note, cap, "scored %lld outcomes (%lld learnable)", (long long)r.scored,
+                       (long long)r.learnable);
     return st;
 }
 
@@ -975,10 +976,10 @@ status outcomes_recompute_tx(db_conn *db, const learning_config *lc, const rewar
     if (st != ST_OK)
         goto out;
     if (one && strcmp(prev, version->name) != 0) {
-        snprintf(err, errcap,
-                 "reward version %s is not the active one (%s): re-score every profile "
-                 "(empty profile_id) to switch versions",
-                 version->name, prev[0] ? prev : "none");
+        (void)snprintf(err, errcap,
+                       "reward version %s is not the active one (%s): re-score every profile "
+                       "(empty profile_id) to switch versions",
+                       version->name, prev[0] ? prev : "none");
         st = ST_FAILED_PRECONDITION;
         goto out;
     }

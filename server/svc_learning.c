@@ -210,7 +210,7 @@ static const lstore_post *post_find(const lstore_post *v, size_t n, const char *
     lstore_post key;
     if (n == 0)
         return NULL;
-    snprintf(key.post_id, sizeof key.post_id, "%s", id);
+    (void)snprintf(key.post_id, sizeof key.post_id, "%s", id);
     return bsearch(&key, v, n, sizeof *v, post_cmp);
 }
 
@@ -1746,7 +1746,8 @@ static void learning_upsert_topics(Herald__V1__LearningService_Service *svc,
     }
     if (hv_failed(&v))
         return;
-    qsort(c.topics, c.n, sizeof *c.topics, str_cmp);
+    if (c.n > 1)
+        qsort(c.topics, c.n, sizeof *c.topics, str_cmp);
     for (size_t i = 0; i < c.n; i++)
         if (c.n_topics == 0 || strcmp(c.topics[c.n_topics - 1], c.topics[i]) != 0)
             c.topics[c.n_topics++] = c.topics[i];
@@ -1875,7 +1876,7 @@ static void learning_list_trends(Herald__V1__LearningService_Service *svc,
         memset(&nc, 0, sizeof nc);
         nc.now_ms = now_ms;
         nc.score = rk[start + take - 1].r.score;
-        snprintf(nc.topic, sizeof nc.topic, "%s", rk[start + take - 1].t->topic);
+        (void)snprintf(nc.topic, sizeof nc.topic, "%s", rk[start + take - 1].t->topic);
         out.next_page_token = handler_page_token_encode(a, scope_s, &nc, sizeof nc);
     }
     done(&out, call);
