@@ -255,6 +255,7 @@ static void outcome_job_feeds_arms_and_recommend(void **state)
         obs[i] = &o[i];
     }
     Herald__V1__RecordEngagementResponse *r = NULL;
+    db_res *res = NULL;
     char rid[40];
     assert_int_equal(ls_engage(&E, ls_rid(&E, rid), obs, N, &r), 0);
     assert_int_equal(r->accepted, N);
@@ -344,9 +345,37 @@ static void outcome_job_feeds_arms_and_recommend(void **state)
                                 late),
                      1);
 
+    /* a reply feeds the reply tier of the author it answered */
+    char reply[37], opp[37];
+    res = NULL;
+    assert_int_equal(db_run(E.db, 10000, "test_opportunity",
+                            "INSERT INTO reply_opportunities (profile_id, platform, "
+                            "external_post_id, tier, expire_time) VALUES ('beta', 'x', 'ext-1', "
+                            "'micro', now() + interval '1 day') RETURNING opportunity_id::text",
+                            NULL, &res),
+                     ST_OK);
+    snprintf(opp, sizeof opp, "%s", db_res_text(res, 0, 0));
+    db_res_free(res);
+    ls_post(&E, "beta", NULL, NULL, NULL, NOW - 30 * HOUR_MS, NULL, reply);
+    db_params rp;
+    db_params_init(&rp);
+    db_param_text(&rp, opp);
+    db_param_text(&rp, reply);
+    assert_int_equal(db_run(E.db, 10000, "test_make_reply",
+                            "UPDATE posts SET kind = 'reply', reply_to_external_id = 'ext-1', "
+                            "reply_opportunity_id = $1::uuid WHERE post_id = $2::uuid",
+                            &rp, NULL),
+                     ST_OK);
+    assert_int_equal(engage_one(reply, NOW - HOUR_MS, 900, 60, 1, &r), 0);
+    assert_int_equal(r->outcomes_updated, 1);
+    herald__v1__record_engagement_response__free_unpacked(r, NULL);
+    assert_int_equal(count_rows("SELECT outcome_count FROM arm_stats WHERE profile_id = 'beta' "
+                                "AND scope = 'reply_tier' AND arm_key = $1",
+                                "micro"),
+                     1);
+
     /* a post chosen by a simulated decision is recorded, never learnt from */
     char dec[37], sim[37];
-    db_res *res = NULL;
     assert_int_equal(db_run(E.db, 10000, "test_decision",
                             "INSERT INTO decisions (profile_id, kind, content_type, voice_style, "
                             "topic, seed, propensity, simulated) VALUES ('beta', 'content', "
