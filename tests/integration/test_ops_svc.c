@@ -294,7 +294,10 @@ static int pause_profile(const char *id, bool pause)
                 NULL);
 }
 
-/* Runs sql (parameters: NULL-terminated text values; NULL as a value is not
+/* The end of sql()'s parameter list (a NULL of the right type for varargs). */
+#define SQL_END ((const char *)NULL)
+
+/* Runs sql (parameters: text values ended by SQL_END; a NULL value is not
  * supported here) on db in its own transaction; returns the first column
  * of the first row (malloc'd) when want_value, else NULL. Aborts on failure. */
 static char *sql(db_conn *db, bool want_value, const char *statement, ...)
@@ -334,7 +337,7 @@ static char *insert_post(db_conn *db, const char *profile, const char *state, in
                "THEN now() - $4::interval END, "
                "CASE WHEN $2 = 'published' THEN now() - $4::interval END, "
                "CASE WHEN $2 = 'published' THEN $5 END, now() - $4::interval) RETURNING post_id",
-               profile, state, text, ago, ext, NULL);
+               profile, state, text, ago, ext, SQL_END);
 }
 
 /* ---------------------------------------------------------------- fixture */
@@ -485,7 +488,7 @@ static void status_reports_queue_and_profiles(void **state)
     char *fut = insert_post(db, "st-q", "scheduled", 0);
     free(sql(db, false,
              "UPDATE posts SET schedule_time = now() + interval '1 hour' WHERE post_id = $1::uuid",
-             fut, NULL));
+             fut, SQL_END));
     free(fut);
     free(insert_post(db, "st-q", "unconfirmed", 30));
     free(insert_post(db, "st-q", "approved", 0));
@@ -493,19 +496,19 @@ static void status_reports_queue_and_profiles(void **state)
     free(sql(db, false,
              "INSERT INTO engagement_observations (post_id, observed_at, source, impressions, "
              "likes) VALUES ($1::uuid, now() - interval '10 minutes', 'test', 100, 3)",
-             pub, NULL));
+             pub, SQL_END));
     /* a live lease, and one that lapses while this test holds its row */
     char *live = insert_post(db, "st-q", "publishing", 10);
     free(sql(db, false,
              "INSERT INTO publish_attempts (post_id, attempt_number, executor_id, claim_time, "
              "expire_time) VALUES ($1::uuid, 1, 'test', now(), now() + interval '10 minutes')",
-             live, NULL));
+             live, SQL_END));
     char *stuck = insert_post(db, "st-q", "publishing", 10);
     char *lease = sql(db, true,
                       "INSERT INTO publish_attempts (post_id, attempt_number, executor_id, "
                       "claim_time, expire_time) VALUES ($1::uuid, 1, 'test', now(), "
                       "now() + interval '1500 milliseconds') RETURNING lease_id",
-                      stuck, NULL);
+                      stuck, SQL_END);
     db_conn *holder = tdb_open(g_url);
     db_params p;
     db_params_init(&p);
@@ -544,7 +547,7 @@ static void status_reports_queue_and_profiles(void **state)
     free(sql(db, false,
              "UPDATE posts SET state = 'cancelled', updated_at = now() WHERE profile_id = 'st-q' "
              "AND state IN ('scheduled', 'approved')",
-             NULL));
+             SQL_END));
     db_close(db);
     free(pub);
     free(live);
@@ -728,6 +731,7 @@ static void metric_deltas_match_the_clients(void **state)
     create_profile("mx-a");
     tally t[32];
     size_t nt = 0;
+    memset(t, 0, sizeof t);
     char *before = scrape();
 
     for (int i = 0; i < 3; i++) {
@@ -932,17 +936,17 @@ static void slo_report_against_targets(void **state)
              "likes, replies, quotes) VALUES ($1::uuid, now() - interval '20 minutes', 't', "
              "1000, 10, 5, 5), ($1::uuid, now() - interval '40 minutes', 't', 900, 1, NULL, "
              "NULL), ($2::uuid, now() - interval '20 minutes', 't', 500, 5, NULL, NULL)",
-             a_posts[0], a_posts[1], NULL));
+             a_posts[0], a_posts[1], SQL_END));
     free(sql(db, false,
              "INSERT INTO engagement_observations (post_id, observed_at, source, impressions, "
              "follows) VALUES ($1::uuid, now() - interval '20 minutes', 't', 7000, 1)",
-             a_posts[2], NULL));
+             a_posts[2], SQL_END));
     /* followers of slo-a: 1000 two days ago, 1100 one day ago -> +100/day */
     free(sql(db, false,
              "INSERT INTO follower_snapshots (profile_id, observed_at, source, follower_count) "
              "VALUES ('slo-a', now() - interval '2 days', 't', 1000), "
              "('slo-a', now() - interval '1 day', 't', 1100)",
-             NULL));
+             SQL_END));
     db_close(db);
 
     /* generation: a few built-in drafts */
