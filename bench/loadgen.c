@@ -213,44 +213,43 @@ static void on_signal(int sig)
 
 static void usage(FILE *f)
 {
-    fputs(
-        "Usage: herald-loadgen [OPTIONS]\n"
-        "\n"
-        "Request:\n"
-        "  --method PATH          unary method, /pkg.Svc/Method (or pkg.Svc/Method)\n"
-        "  -d, --data JSON        request as proto3 JSON; @FILE reads a file, @- stdin;\n"
-        "                         {{uuid}} {{seq}} {{run}} placeholders change per call\n"
-        "  --data-file FILE       request as serialized protobuf bytes (any method)\n"
-        "  --data-list FILE       JSON requests, one per line, rotated through\n"
-        "  --scenario lease-cycle ClaimDueWork (limit 1) + ReportPublishResult SUCCESS,\n"
-        "                         one cycle per unit; stops when nothing is due\n"
-        "  --lease-profile ID     lease cycle: claim only this profile's posts\n"
-        "  --lease-seconds N      lease cycle: lease length (default 60)\n"
-        "  --lease-batch N        lease cycle: posts per claim (default 1), reported one\n"
-        "                         by one; the unit is then a post\n"
-        "  -H 'key: value'        request metadata (repeatable, at most 16)\n"
-        "  --timeout MS           per-call deadline (default 10000)\n"
-        "\n"
-        "Load:\n"
-        "  --target ADDR          server (default 127.0.0.1:50051)\n"
-        "  -c, --connections N    TCP connections (default 8)\n"
-        "  -s, --streams N        closed loop: outstanding calls per connection (default 16)\n"
-        "  --rate R               open loop: R calls/s in total; latency from the scheduled\n"
-        "                         send time\n"
-        "  --max-outstanding N    open loop: calls in flight at most (default 4096)\n"
-        "  -t, --threads N        client threads, one completion queue each (default 2;\n"
-        "                         open loop: 1)\n"
-        "  --duration S           measured seconds (default 10; 600 at most)\n"
-        "  --warmup S             seconds run first and not counted (default 1)\n"
-        "  -n, --count N          stop after N measured calls\n"
-        "  --connect-timeout MS   time to get every connection ready (default 10000)\n"
-        "\n"
-        "Report:\n"
-        "  --items N              items per call (e.g. observations), reported as items/s\n"
-        "  --label NAME           name put in the JSON line\n"
-        "  -q, --quiet            no summary on stderr (the JSON line only)\n"
-        "  -h, --help\n",
-        f);
+    fputs("Usage: herald-loadgen [OPTIONS]\n"
+          "\n"
+          "Request:\n"
+          "  --method PATH          unary method, /pkg.Svc/Method (or pkg.Svc/Method)\n"
+          "  -d, --data JSON        request as proto3 JSON; @FILE reads a file, @- stdin;\n"
+          "                         {{uuid}} {{seq}} {{run}} placeholders change per call\n"
+          "  --data-file FILE       request as serialized protobuf bytes (any method)\n"
+          "  --data-list FILE       JSON requests, one per line, rotated through\n"
+          "  --scenario lease-cycle ClaimDueWork (limit 1) + ReportPublishResult SUCCESS,\n"
+          "                         one cycle per unit; stops when nothing is due\n"
+          "  --lease-profile ID     lease cycle: claim only this profile's posts\n"
+          "  --lease-seconds N      lease cycle: lease length (default 60)\n"
+          "  --lease-batch N        lease cycle: posts per claim (default 1), reported one\n"
+          "                         by one; the unit is then a post\n"
+          "  -H 'key: value'        request metadata (repeatable, at most 16)\n"
+          "  --timeout MS           per-call deadline (default 10000)\n"
+          "\n"
+          "Load:\n"
+          "  --target ADDR          server (default 127.0.0.1:50051)\n"
+          "  -c, --connections N    TCP connections (default 8)\n"
+          "  -s, --streams N        closed loop: outstanding calls per connection (default 16)\n"
+          "  --rate R               open loop: R calls/s in total; latency from the scheduled\n"
+          "                         send time\n"
+          "  --max-outstanding N    open loop: calls in flight at most (default 4096)\n"
+          "  -t, --threads N        client threads, one completion queue each (default 2;\n"
+          "                         open loop: 1)\n"
+          "  --duration S           measured seconds (default 10; 600 at most)\n"
+          "  --warmup S             seconds run first and not counted (default 1)\n"
+          "  -n, --count N          stop after N measured calls\n"
+          "  --connect-timeout MS   time to get every connection ready (default 10000)\n"
+          "\n"
+          "Report:\n"
+          "  --items N              items per call (e.g. observations), reported as items/s\n"
+          "  --label NAME           name put in the JSON line\n"
+          "  -q, --quiet            no summary on stderr (the JSON line only)\n"
+          "  -h, --help\n",
+          f);
 }
 
 static bool parse_int(const char *s, long lo, long hi, long *out)
@@ -787,7 +786,8 @@ static void record(lg_thread *th, lg_slot *s, grpc_status_code code, int64_t now
     }
     if (c != 0 && th->first_err[c] == NULL) {
         size_t n = GRPC_SLICE_LENGTH(s->details);
-        th->first_err[c] = xstrndup((const char *)GRPC_SLICE_START_PTR(s->details), n < 300 ? n : 300);
+        th->first_err[c] =
+            xstrndup((const char *)GRPC_SLICE_START_PTR(s->details), n < 300 ? n : 300);
     }
     if (now > th->last_done_ns)
         th->last_done_ns = now;
@@ -1044,8 +1044,8 @@ static void report(const lg_run *run, const lg_totals *t, const char *path)
                 "  latency ms: mean %.3f p50 %.3f p90 %.3f p99 %.3f p99.9 %.3f max %.3f\n"
                 "  client CPU %.2f s (%.0f%% of one core)\n",
                 t->calls, t->elapsed_s, cps, t->ok, ops,
-                o->scenario == SCEN_LEASE ? " [lease cycles]" : "", lg_hist_mean(h) / 1e6,
-                ms(p50), ms(p90), ms(p99), ms(p999), ms(h->max_ns), t->cpu_s,
+                o->scenario == SCEN_LEASE ? " [lease cycles]" : "", lg_hist_mean(h) / 1e6, ms(p50),
+                ms(p90), ms(p99), ms(p999), ms(h->max_ns), t->cpu_s,
                 t->elapsed_s > 0 ? 100.0 * t->cpu_s / t->elapsed_s : 0.0);
         for (int c = 1; c < LG_CODES; c++)
             if (t->codes[c] > 0)
@@ -1102,11 +1102,9 @@ static void report(const lg_run *run, const lg_totals *t, const char *path)
                   "\"fast_template\":%s,\"late_sends\":%" PRIu64 ",\"empty_claims\":%" PRIu64
                   ",\"exhausted\":%s,\"render_errors\":%" PRIu64
                   ",\"client_cpu_s\":%.3f,\"client_cpu_pct\":%.1f}\n",
-                  req_bytes,
-                  t->resp_msgs ? (double)t->resp_bytes / (double)t->resp_msgs : 0.0, run->n_reqs,
-                  fast ? "true" : "false", t->late_sends,
-                  t->empty_claims, atomic_load(&run->exhausted) ? "true" : "false",
-                  t->render_errors, t->cpu_s,
+                  req_bytes, t->resp_msgs ? (double)t->resp_bytes / (double)t->resp_msgs : 0.0,
+                  run->n_reqs, fast ? "true" : "false", t->late_sends, t->empty_claims,
+                  atomic_load(&run->exhausted) ? "true" : "false", t->render_errors, t->cpu_s,
                   t->elapsed_s > 0 ? 100.0 * t->cpu_s / t->elapsed_s : 0.0);
     fputs(b.data, stdout);
     fflush(stdout);
@@ -1142,7 +1140,8 @@ int main(int argc, char **argv)
     char *path = NULL;
     if (o.scenario == SCEN_LEASE) {
         path = xstrdup("/herald.v1.SchedulingService/ClaimDueWork");
-        run.path2 = grpc_slice_from_static_string("/herald.v1.SchedulingService/ReportPublishResult");
+        run.path2 =
+            grpc_slice_from_static_string("/herald.v1.SchedulingService/ReportPublishResult");
     } else if (!build_requests(&run, &o, &path)) {
         rc = 1;
         goto out_nogrpc;

@@ -3,7 +3,8 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "ref.h"
 
-namespace {
+namespace
+{
 
 using grpc::health::v1::Health;
 using grpc::health::v1::HealthCheckRequest;
