@@ -1259,17 +1259,23 @@ typedef struct load {
     const char *post_id;
 } load;
 
-static void *ingest_thread(void *arg)
+enum { BATCH = 200 };
+
+/* A RecordEngagement batch of BATCH observations of post, each at its own
+ * second before now (pointers into the caller's arrays). */
+static void engagement_batch(Herald__V1__RecordEngagementRequest *r, const char *post,
+                             Herald__V1__EngagementObservation *obs,
+                             Herald__V1__EngagementObservation **ptrs,
+                             Google__Protobuf__Timestamp *ts)
 {
-    load *l = arg;
-    enum { BATCH = 200 };
-    Herald__V1__EngagementObservation obs[BATCH], *ptrs[BATCH];
-    Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
-    ts.seconds = (int64_t)time(NULL) - 60;
+    int64_t now = (int64_t)time(NULL);
+    herald__v1__record_engagement_request__init(r);
     for (int i = 0; i < BATCH; i++) {
         herald__v1__engagement_observation__init(&obs[i]);
-        obs[i].post_id = (char *)l->post_id;
-        obs[i].observe_time = &ts;
+        google__protobuf__timestamp__init(&ts[i]);
+        ts[i].seconds = now - 60 - i;
+        obs[i].post_id = (char *)post;
+        obs[i].observe_time = &ts[i];
         obs[i].source = (char *)"load";
         obs[i].impressions = 1000 + i;
         obs[i].impressions_opt_case =
@@ -1278,6 +1284,17 @@ static void *ingest_thread(void *arg)
         obs[i].likes_opt_case = HERALD__V1__ENGAGEMENT_OBSERVATION__LIKES_OPT_LIKES;
         ptrs[i] = &obs[i];
     }
+    r->observations = ptrs;
+    r->n_observations = BATCH;
+}
+
+static void *ingest_thread(void *arg)
+{
+    load *l = arg;
+    Herald__V1__EngagementObservation obs[BATCH], *ptrs[BATCH];
+    Google__Protobuf__Timestamp ts[BATCH];
+    Herald__V1__RecordEngagementRequest batch;
+    engagement_batch(&batch, l->post_id, obs, ptrs, ts);
     for (unsigned n = 0; !atomic_load(&l->stop) && now_mono_ms() < l->until_ms; n++) {
         herald_status st;
         herald_status_init(&st);
@@ -1288,10 +1305,7 @@ static void *ingest_thread(void *arg)
             code = call(l->h, CONTENT "GenerateDraft", &g.base,
                         &herald__v1__generate_draft_response__descriptor, 5000, NULL, &st);
         } else {
-            Herald__V1__RecordEngagementRequest r = HERALD__V1__RECORD_ENGAGEMENT_REQUEST__INIT;
-            r.observations = ptrs;
-            r.n_observations = BATCH;
-            code = call(l->h, LEARN "RecordEngagement", &r.base,
+            code = call(l->h, LEARN "RecordEngagement", &batch.base,
                         &herald__v1__record_engagement_response__descriptor, 5000, NULL, &st);
         }
         if (code == 8) {
@@ -1317,6 +1331,18 @@ static void expensive_calls_refused_over_the_memory_limit(void **state)
     db_conn *db = tdb_open(g_url);
     char *post = insert_post(db, "mem-a", "published", 600);
     db_close(db);
+
+    /* under the normal limit the same batch is simply ingested */
+    {
+        Herald__V1__EngagementObservation obs[BATCH], *ptrs[BATCH];
+        Google__Protobuf__Timestamp ts[BATCH];
+        Herald__V1__RecordEngagementRequest batch;
+        engagement_batch(&batch, post, obs, ptrs, ts);
+        assert_int_equal(call(&g_hd, LEARN "RecordEngagement", &batch.base,
+                              &herald__v1__record_engagement_response__descriptor, 10000, NULL,
+                              NULL),
+                         0);
+    }
 
     hd mh;
     char dir[160];
