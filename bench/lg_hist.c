@@ -7,7 +7,7 @@
 
 static unsigned bucket_of(uint64_t v)
 {
-    if (v < 2 * LG_HIST_SUB)
+    if (v < (uint64_t)2 * LG_HIST_SUB)
         return (unsigned)v;
     unsigned m = 63u - (unsigned)__builtin_clzll(v);
     unsigned s = m - 6;

@@ -93,7 +93,7 @@ static void run_init(void)
 {
     lg_rng r;
     lg_rng_seed(&r, 0x72756e);
-    snprintf(run_id, sizeof run_id, "%08" PRIx32, (uint32_t)lg_rng_next(&r));
+    (void)snprintf(run_id, sizeof run_id, "%08" PRIx32, (uint32_t)lg_rng_next(&r));
 }
 
 const char *lg_run_id(void)
@@ -331,7 +331,7 @@ uint8_t *lg_tmpl_render(const lg_tmpl *t, lg_rng *r, uint64_t seq, size_t *len, 
         if (t->len > 0)
             memcpy(buf, t->bytes, t->len);
         char seqs[SEQ_LEN + 8];
-        snprintf(seqs, sizeof seqs, "%012" PRIu64, (uint64_t)(seq % 1000000000000ULL));
+        (void)snprintf(seqs, sizeof seqs, "%012" PRIu64, (uint64_t)(seq % 1000000000000ULL));
         for (size_t i = 0; i < t->n_patches; i++) {
             if (t->patches[i].kind == PH_UUID) {
                 char u[UUID_LEN + 1];

@@ -213,43 +213,44 @@ static void on_signal(int sig)
 
 static void usage(FILE *f)
 {
-    fputs("Usage: herald-loadgen [OPTIONS]\n"
-          "\n"
-          "Request:\n"
-          "  --method PATH          unary method, /pkg.Svc/Method (or pkg.Svc/Method)\n"
-          "  -d, --data JSON        request as proto3 JSON; @FILE reads a file, @- stdin;\n"
-          "                         {{uuid}} {{seq}} {{run}} placeholders change per call\n"
-          "  --data-file FILE       request as serialized protobuf bytes (any method)\n"
-          "  --data-list FILE       JSON requests, one per line, rotated through\n"
-          "  --scenario lease-cycle ClaimDueWork (limit 1) + ReportPublishResult SUCCESS,\n"
-          "                         one cycle per unit; stops when nothing is due\n"
-          "  --lease-profile ID     lease cycle: claim only this profile's posts\n"
-          "  --lease-seconds N      lease cycle: lease length (default 60)\n"
-          "  --lease-batch N        lease cycle: posts per claim (default 1), reported one\n"
-          "                         by one; the unit is then a post\n"
-          "  -H 'key: value'        request metadata (repeatable, at most 16)\n"
-          "  --timeout MS           per-call deadline (default 10000)\n"
-          "\n"
-          "Load:\n"
-          "  --target ADDR          server (default 127.0.0.1:50051)\n"
-          "  -c, --connections N    TCP connections (default 8)\n"
-          "  -s, --streams N        closed loop: outstanding calls per connection (default 16)\n"
-          "  --rate R               open loop: R calls/s in total; latency from the scheduled\n"
-          "                         send time\n"
-          "  --max-outstanding N    open loop: calls in flight at most (default 4096)\n"
-          "  -t, --threads N        client threads, one completion queue each (default 2;\n"
-          "                         open loop: 1)\n"
-          "  --duration S           measured seconds (default 10; 600 at most)\n"
-          "  --warmup S             seconds run first and not counted (default 1)\n"
-          "  -n, --count N          stop after N measured calls\n"
-          "  --connect-timeout MS   time to get every connection ready (default 10000)\n"
-          "\n"
-          "Report:\n"
-          "  --items N              items per call (e.g. observations), reported as items/s\n"
-          "  --label NAME           name put in the JSON line\n"
-          "  -q, --quiet            no summary on stderr (the JSON line only)\n"
-          "  -h, --help\n",
-          f);
+    (void)fputs(
+        "Usage: herald-loadgen [OPTIONS]\n"
+        "\n"
+        "Request:\n"
+        "  --method PATH          unary method, /pkg.Svc/Method (or pkg.Svc/Method)\n"
+        "  -d, --data JSON        request as proto3 JSON; @FILE reads a file, @- stdin;\n"
+        "                         {{uuid}} {{seq}} {{run}} placeholders change per call\n"
+        "  --data-file FILE       request as serialized protobuf bytes (any method)\n"
+        "  --data-list FILE       JSON requests, one per line, rotated through\n"
+        "  --scenario lease-cycle ClaimDueWork (limit 1) + ReportPublishResult SUCCESS,\n"
+        "                         one cycle per unit; stops when nothing is due\n"
+        "  --lease-profile ID     lease cycle: claim only this profile's posts\n"
+        "  --lease-seconds N      lease cycle: lease length (default 60)\n"
+        "  --lease-batch N        lease cycle: posts per claim (default 1), reported one\n"
+        "                         by one; the unit is then a post\n"
+        "  -H 'key: value'        request metadata (repeatable, at most 16)\n"
+        "  --timeout MS           per-call deadline (default 10000)\n"
+        "\n"
+        "Load:\n"
+        "  --target ADDR          server (default 127.0.0.1:50051)\n"
+        "  -c, --connections N    TCP connections (default 8)\n"
+        "  -s, --streams N        closed loop: outstanding calls per connection (default 16)\n"
+        "  --rate R               open loop: R calls/s in total; latency from the scheduled\n"
+        "                         send time\n"
+        "  --max-outstanding N    open loop: calls in flight at most (default 4096)\n"
+        "  -t, --threads N        client threads, one completion queue each (default 2;\n"
+        "                         open loop: 1)\n"
+        "  --duration S           measured seconds (default 10; 600 at most)\n"
+        "  --warmup S             seconds run first and not counted (default 1)\n"
+        "  -n, --count N          stop after N measured calls\n"
+        "  --connect-timeout MS   time to get every connection ready (default 10000)\n"
+        "\n"
+        "Report:\n"
+        "  --items N              items per call (e.g. observations), reported as items/s\n"
+        "  --label NAME           name put in the JSON line\n"
+        "  -q, --quiet            no summary on stderr (the JSON line only)\n"
+        "  -h, --help\n",
+        f);
 }
 
 static bool parse_int(const char *s, long lo, long hi, long *out)
@@ -344,7 +345,7 @@ static int parse_args(int argc, char **argv, lg_opts *o)
     };
     bool duration_set = false, threads_set = false;
     int c;
-    long v;
+    long v = 0;
     while ((c = getopt_long(argc, argv, "d:H:c:s:t:n:qh", longs, NULL)) != -1) {
         bool ok = true;
         switch (c) {
@@ -439,25 +440,25 @@ static int parse_args(int argc, char **argv, lg_opts *o)
         }
         if (!ok) {
             if (c != '?')
-                fprintf(stderr, "herald-loadgen: bad value for option (%s)\n",
-                        optarg != NULL ? optarg : "?");
-            fputs("Try 'herald-loadgen --help'\n", stderr);
+                (void)fprintf(stderr, "herald-loadgen: bad value for option (%s)\n",
+                              optarg != NULL ? optarg : "?");
+            (void)fputs("Try 'herald-loadgen --help'\n", stderr);
             return 2;
         }
     }
     if (optind < argc) {
-        fprintf(stderr, "herald-loadgen: unexpected argument %s\n", argv[optind]);
+        (void)fprintf(stderr, "herald-loadgen: unexpected argument %s\n", argv[optind]);
         return 2;
     }
     int sources = (o->data != NULL) + (o->data_file != NULL) + (o->data_list != NULL);
     if (o->scenario == SCEN_UNARY && o->method == NULL) {
-        fputs("herald-loadgen: --method is required (or --scenario lease-cycle)\n", stderr);
+        (void)fputs("herald-loadgen: --method is required (or --scenario lease-cycle)\n", stderr);
         return 2;
     }
     if (sources > 1 || (o->scenario == SCEN_LEASE && (sources > 0 || o->method != NULL))) {
-        fputs("herald-loadgen: give one of -d, --data-file, --data-list (none with "
-              "--scenario)\n",
-              stderr);
+        (void)fputs("herald-loadgen: give one of -d, --data-file, --data-list (none with "
+                    "--scenario)\n",
+                    stderr);
         return 2;
     }
     if (o->count > 0 && !duration_set)
@@ -490,7 +491,7 @@ static char *read_all(const char *path, size_t *len, char **err)
         strbuf_append(&b, buf, n);
     bool bad = ferror(f) != 0;
     if (f != stdin)
-        fclose(f);
+        (void)fclose(f);
     if (bad) {
         strbuf_fini(&b);
         *err = xasprintf("%s: read error", path);
@@ -521,11 +522,11 @@ static bool add_json_req(lg_run *run, const char *json, size_t len,
     char *err = NULL;
     lg_tmpl *t = lg_tmpl_from_json(json, len, input, &err);
     if (t == NULL) {
-        fprintf(stderr, "herald-loadgen: %s: %s\n", where, err != NULL ? err : "bad request");
+        (void)fprintf(stderr, "herald-loadgen: %s: %s\n", where, err != NULL ? err : "bad request");
         free(err);
         return false;
     }
-    run->reqs = xrealloc(run->reqs, (run->n_reqs + 1) * sizeof *run->reqs);
+    run->reqs = xrealloc(run->reqs, (run->n_reqs + 1) * sizeof(lg_tmpl *));
     run->reqs[run->n_reqs++] = t;
     return true;
 }
@@ -537,20 +538,20 @@ static bool build_requests(lg_run *run, const lg_opts *o, char **path_out)
     size_t len = 0;
     *path_out = method_path(o->method, &input);
     if ((o->data != NULL || o->data_list != NULL) && input == NULL) {
-        fprintf(stderr,
-                "herald-loadgen: %s: no descriptor for this method (Herald, health and "
-                "reflection methods have one); use --data-file\n",
-                o->method);
+        (void)fprintf(stderr,
+                      "herald-loadgen: %s: no descriptor for this method (Herald, health and "
+                      "reflection methods have one); use --data-file\n",
+                      o->method);
         return false;
     }
     if (o->data_file != NULL) {
         char *bytes = read_all(o->data_file, &len, &err);
         if (bytes == NULL) {
-            fprintf(stderr, "herald-loadgen: %s\n", err);
+            (void)fprintf(stderr, "herald-loadgen: %s\n", err);
             free(err);
             return false;
         }
-        run->reqs = xcalloc(1, sizeof *run->reqs);
+        run->reqs = xcalloc(1, sizeof(lg_tmpl *));
         run->reqs[0] = lg_tmpl_from_bytes((const uint8_t *)bytes, len);
         run->n_reqs = 1;
         free(bytes);
@@ -559,7 +560,7 @@ static bool build_requests(lg_run *run, const lg_opts *o, char **path_out)
     if (o->data_list != NULL) {
         char *text = read_all(o->data_list, &len, &err);
         if (text == NULL) {
-            fprintf(stderr, "herald-loadgen: %s\n", err);
+            (void)fprintf(stderr, "herald-loadgen: %s\n", err);
             free(err);
             return false;
         }
@@ -574,14 +575,14 @@ static bool build_requests(lg_run *run, const lg_opts *o, char **path_out)
                 s++;
             if (s < stop && *s != '#') {
                 char where[64];
-                snprintf(where, sizeof where, "%s line %zu", o->data_list, line);
+                (void)snprintf(where, sizeof where, "%s line %zu", o->data_list, line);
                 ok = add_json_req(run, s, (size_t)(stop - s), input, where);
             }
             p = stop + 1;
         }
         free(text);
         if (ok && run->n_reqs == 0) {
-            fprintf(stderr, "herald-loadgen: %s holds no request\n", o->data_list);
+            (void)fprintf(stderr, "herald-loadgen: %s holds no request\n", o->data_list);
             ok = false;
         }
         return ok;
@@ -591,7 +592,7 @@ static bool build_requests(lg_run *run, const lg_opts *o, char **path_out)
         if (o->data[0] == '@') {
             text = read_all(o->data[1] != '\0' ? o->data + 1 : "-", &len, &err);
             if (text == NULL) {
-                fprintf(stderr, "herald-loadgen: %s\n", err);
+                (void)fprintf(stderr, "herald-loadgen: %s\n", err);
                 free(err);
                 return false;
             }
@@ -603,7 +604,7 @@ static bool build_requests(lg_run *run, const lg_opts *o, char **path_out)
         free(text);
         return ok;
     }
-    run->reqs = xcalloc(1, sizeof *run->reqs); /* no request given: an empty message */
+    run->reqs = xcalloc(1, sizeof(lg_tmpl *)); /* no request given: an empty message */
     run->reqs[0] = lg_tmpl_from_bytes((const uint8_t *)"", 0);
     run->n_reqs = 1;
     return true;
@@ -725,7 +726,7 @@ static bool start_report(lg_thread *th, lg_slot *s)
     char rid[37], ext[48], u[37];
     lg_uuid(&th->rng, rid);
     lg_uuid(&th->rng, u);
-    snprintf(ext, sizeof ext, "lg-%s", u);
+    (void)snprintf(ext, sizeof ext, "lg-%s", u);
     Herald__V1__ReportPublishResultRequest req = HERALD__V1__REPORT_PUBLISH_RESULT_REQUEST__INIT;
     req.request_id = rid;
     const lg_lease *l = &s->leases[s->next_lease];
@@ -812,8 +813,8 @@ static bool claim_take(lg_slot *s)
         if (l == NULL || s->n_leases >= (size_t)s->th->run->o->lease_batch)
             continue;
         lg_lease *d = &s->leases[s->n_leases++];
-        snprintf(d->lease_id, sizeof d->lease_id, "%s", l->lease_id);
-        snprintf(d->post_id, sizeof d->post_id, "%s", l->post_id);
+        (void)snprintf(d->lease_id, sizeof d->lease_id, "%s", l->lease_id);
+        (void)snprintf(d->post_id, sizeof d->post_id, "%s", l->post_id);
     }
     bool got = s->n_leases > 0;
     if (r != NULL)
@@ -1034,23 +1035,24 @@ static void report(const lg_run *run, const lg_totals *t, const char *path)
         fast = fast && lg_tmpl_fast(run->reqs[i]);
 
     if (!o->quiet) {
-        fprintf(stderr, "%s %s: %s loop, %d connections x %d streams, %d threads%s\n",
-                o->label != NULL ? o->label : "loadgen", path, open ? "open" : "closed",
-                o->connections, o->streams, o->threads, fast ? "" : " (slow-path template)");
+        (void)fprintf(stderr, "%s %s: %s loop, %d connections x %d streams, %d threads%s\n",
+                      o->label != NULL ? o->label : "loadgen", path, open ? "open" : "closed",
+                      o->connections, o->streams, o->threads, fast ? "" : " (slow-path template)");
         if (open)
-            fprintf(stderr, "  rate %.0f/s, late sends %" PRIu64 "\n", o->rate, t->late_sends);
-        fprintf(stderr,
-                "  %" PRIu64 " calls in %.2f s: %.0f calls/s, %" PRIu64 " OK (%.0f/s)%s\n"
-                "  latency ms: mean %.3f p50 %.3f p90 %.3f p99 %.3f p99.9 %.3f max %.3f\n"
-                "  client CPU %.2f s (%.0f%% of one core)\n",
-                t->calls, t->elapsed_s, cps, t->ok, ops,
-                o->scenario == SCEN_LEASE ? " [lease cycles]" : "", lg_hist_mean(h) / 1e6, ms(p50),
-                ms(p90), ms(p99), ms(p999), ms(h->max_ns), t->cpu_s,
-                t->elapsed_s > 0 ? 100.0 * t->cpu_s / t->elapsed_s : 0.0);
+            (void)fprintf(stderr, "  rate %.0f/s, late sends %" PRIu64 "\n", o->rate,
+                          t->late_sends);
+        (void)fprintf(stderr,
+                      "  %" PRIu64 " calls in %.2f s: %.0f calls/s, %" PRIu64 " OK (%.0f/s)%s\n"
+                      "  latency ms: mean %.3f p50 %.3f p90 %.3f p99 %.3f p99.9 %.3f max %.3f\n"
+                      "  client CPU %.2f s (%.0f%% of one core)\n",
+                      t->calls, t->elapsed_s, cps, t->ok, ops,
+                      o->scenario == SCEN_LEASE ? " [lease cycles]" : "", lg_hist_mean(h) / 1e6,
+                      ms(p50), ms(p90), ms(p99), ms(p999), ms(h->max_ns), t->cpu_s,
+                      t->elapsed_s > 0 ? 100.0 * t->cpu_s / t->elapsed_s : 0.0);
         for (int c = 1; c < LG_CODES; c++)
             if (t->codes[c] > 0)
-                fprintf(stderr, "  %s: %" PRIu64 " (%s)\n", code_names[c], t->codes[c],
-                        t->first_err[c] != NULL ? t->first_err[c] : "");
+                (void)fprintf(stderr, "  %s: %" PRIu64 " (%s)\n", code_names[c], t->codes[c],
+                              t->first_err[c] != NULL ? t->first_err[c] : "");
     }
 
     strbuf b = { 0 };
@@ -1106,8 +1108,8 @@ static void report(const lg_run *run, const lg_totals *t, const char *path)
                   run->n_reqs, fast ? "true" : "false", t->late_sends, t->empty_claims,
                   atomic_load(&run->exhausted) ? "true" : "false", t->render_errors, t->cpu_s,
                   t->elapsed_s > 0 ? 100.0 * t->cpu_s / t->elapsed_s : 0.0);
-    fputs(b.data, stdout);
-    fflush(stdout);
+    (void)fputs(b.data, stdout);
+    (void)fflush(stdout);
     strbuf_fini(&b);
 }
 
@@ -1153,14 +1155,14 @@ int main(int argc, char **argv)
     grpc_init();
     run.path = grpc_slice_from_static_string(path);
     size_t n_ch = (size_t)o.connections;
-    grpc_channel **chans = xcalloc(n_ch, sizeof *chans);
+    grpc_channel **chans = xcalloc(n_ch, sizeof(grpc_channel *));
     for (size_t i = 0; i < n_ch; i++)
         chans[i] = channel_open(o.target, (int)i);
     lg_thread *ths = xcalloc((size_t)o.threads, sizeof *ths);
 
     if (!channels_ready(chans, n_ch, o.connect_timeout_ms)) {
-        fprintf(stderr, "herald-loadgen: %s: not every connection got ready within %d ms\n",
-                o.target, o.connect_timeout_ms);
+        (void)fprintf(stderr, "herald-loadgen: %s: not every connection got ready within %d ms\n",
+                      o.target, o.connect_timeout_ms);
         rc = 1;
         goto out;
     }
@@ -1176,7 +1178,7 @@ int main(int argc, char **argv)
         th->next_req = run.n_reqs > 0 ? (size_t)i % run.n_reqs : 0;
         for (size_t c = (size_t)i; c < n_ch; c += (size_t)o.threads)
             th->n_ch++;
-        th->ch = xcalloc(th->n_ch ? th->n_ch : 1, sizeof *th->ch);
+        th->ch = xcalloc(th->n_ch ? th->n_ch : 1, sizeof(grpc_channel *));
         for (size_t c = (size_t)i, k = 0; c < n_ch; c += (size_t)o.threads)
             th->ch[k++] = chans[c];
         if (open) {
@@ -1189,14 +1191,14 @@ int main(int argc, char **argv)
             th->n_slots = th->n_ch * (size_t)o.streams;
         }
         th->slots = xcalloc(th->n_slots, sizeof *th->slots);
-        th->free_slots = xcalloc(th->n_slots, sizeof *th->free_slots);
+        th->free_slots = xcalloc(th->n_slots, sizeof(lg_slot *));
         for (size_t k = 0; k < th->n_slots; k++) {
             lg_slot *s = &th->slots[k];
             s->th = th;
             s->details = grpc_empty_slice();
             if (th->n_ch > 0)
                 s->ch = th->ch[open ? 0 : k / (size_t)o.streams];
-            snprintf(s->executor, sizeof s->executor, "loadgen-%s-%d-%zu", lg_run_id(), i, k);
+            (void)snprintf(s->executor, sizeof s->executor, "loadgen-%s-%d-%zu", lg_run_id(), i, k);
             if (o.scenario == SCEN_LEASE)
                 s->leases = xcalloc((size_t)o.lease_batch, sizeof *s->leases);
             th->free_slots[th->n_free++] = s;
@@ -1257,7 +1259,7 @@ int main(int argc, char **argv)
         if (th->last_done_ns > last)
             last = th->last_done_ns;
         if (th->fatal != NULL) {
-            fprintf(stderr, "herald-loadgen: %s\n", th->fatal);
+            (void)fprintf(stderr, "herald-loadgen: %s\n", th->fatal);
             rc = 1;
         }
     }
@@ -1266,7 +1268,8 @@ int main(int argc, char **argv)
     t.elapsed_s = (double)(last - run.t_measure) / 1e9;
     t.cpu_s = cpu1 - cpu0;
     if (t.render_errors > 0)
-        fprintf(stderr, "herald-loadgen: %" PRIu64 " requests did not encode\n", t.render_errors);
+        (void)fprintf(stderr, "herald-loadgen: %" PRIu64 " requests did not encode\n",
+                      t.render_errors);
     report(&run, &t, path);
 
 out:
