@@ -3,7 +3,18 @@
  * Every statement is sent with libpq's asynchronous calls and waited for
  * with poll(), so that no call can block past its deadline even when the
  * server stops answering (SIGSTOP, a dead network): statement_timeout covers
- * a slow server, the client-side wait covers a silent one. */
+ * a slow server, the client-side wait covers a silent one.
+ *
+ * A "flight" (flight()) is what one round trip carries: in pipeline mode,
+ * the transaction plumbing a statement needs (DEALLOCATE ALL on a new
+ * connection, the deferred BEGIN, the timeouts), the Parse of a statement
+ * this connection has not prepared yet, the statements, maybe COMMIT, then
+ * one Sync. The server runs them in order and skips the rest after an
+ * error, so the flight fails as a unit, like the separate round trips it
+ * replaces. The server answers a pipeline in one piece at the Sync, so the
+ * parts cannot be timed apart: the statements share the flight's time
+ * (COMMIT and fsync included), the plumbing is counted with none, and
+ * COMMIT alone (db_commit) has its own. */
 #include "db.h"
 
 #include <assert.h>
@@ -16,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <libpq-fe.h>
@@ -32,6 +44,16 @@
 
 typedef enum { TX_NONE = 0, TX_OPEN, TX_FAILED } tx_state;
 
+/* A statement this connection has prepared (PQsendPrepare). */
+typedef struct prep_entry {
+    uint64_t hash; /* of the text and the parameter count; 0 = free slot */
+    char *sql;     /* copy of the text */
+    int nparams;
+    char stmt[16]; /* its server-side name, "h<n>" */
+} prep_entry;
+
+enum { PREP_SLOTS = 512 }; /* open addressing; > DB_PREPARED_MAX keeps probes short */
+
 struct db_conn {
     db_options opt;
     char *conninfo;
@@ -43,6 +65,12 @@ struct db_conn {
     status tx_status;       /* why the transaction failed */
     int64_t deadline_us;    /* monotonic deadline of the transaction */
     int64_t timeout_set_ms; /* statement_timeout in force in the transaction */
+    bool begin_pending;     /* db_begin ran; BEGIN goes out with the first statement */
+    bool prep_on;           /* prepare statements on this connection */
+    bool prep_reset;        /* send DEALLOCATE ALL first (a new server session) */
+    prep_entry *prep;       /* PREP_SLOTS entries, allocated on first use */
+    int n_prep;
+    unsigned prep_seq; /* names the next one */
     char errmsg[256];
     char sqlstate[6];
     char constraint[64];
@@ -80,6 +108,8 @@ static atomic_int_fast64_t g_busy;
 static atomic_uint_fast64_t g_connects;
 static atomic_uint_fast64_t g_connect_fails;
 static atomic_uint_fast64_t g_drops;
+static atomic_uint_fast64_t g_roundtrips;
+static atomic_uint_fast64_t g_prepares;
 
 /* The slow log: rare writes, so one mutex; it protects g_slow_log,
  * g_slow_next and g_slow_len. */
@@ -343,6 +373,8 @@ void db_stats_reset(void)
     atomic_store(&g_connects, 0);
     atomic_store(&g_connect_fails, 0);
     atomic_store(&g_drops, 0);
+    atomic_store(&g_roundtrips, 0);
+    atomic_store(&g_prepares, 0);
 }
 
 void db_slow_threshold_set_ms(int64_t ms)
@@ -374,6 +406,8 @@ void db_pool_stats_get(db_pool_stats *out)
     out->connects = atomic_load(&g_connects);
     out->connect_fails = atomic_load(&g_connect_fails);
     out->drops = atomic_load(&g_drops);
+    out->roundtrips = atomic_load(&g_roundtrips);
+    out->prepares = atomic_load(&g_prepares);
 }
 
 /* ---------------------------------------------------------------- errors */
@@ -492,6 +526,7 @@ void db_options_init(db_options *o)
     o->backoff_max_ms = 1000;
     o->deadline_slack_ms = 20;
     o->client_grace_ms = 50;
+    o->prepared_statements = true;
 }
 
 db_conn *db_open(const db_options *o)
@@ -515,7 +550,75 @@ db_conn *db_open(const db_options *o)
         db->opt.deadline_slack_ms = 0;
     if (db->opt.client_grace_ms < 0)
         db->opt.client_grace_ms = 0;
+    db->prep_on = db->opt.prepared_statements;
     return db;
+}
+
+/* ---------------------------------------------------------------- prepared statements */
+
+static uint64_t prep_hash(const char *sql, int nparams)
+{
+    uint64_t h = fnv1a(sql) ^ ((uint64_t)(unsigned)nparams * 0x9e3779b97f4a7c15ULL);
+    return h != 0 ? h : 1;
+}
+
+static prep_entry *prep_find(const db_conn *db, uint64_t h, const char *sql, int nparams)
+{
+    if (db->prep == NULL)
+        return NULL;
+    /* ends: the table is never full (DB_PREPARED_MAX < PREP_SLOTS) */
+    for (size_t i = h & (PREP_SLOTS - 1);; i = (i + 1) & (PREP_SLOTS - 1)) {
+        prep_entry *e = &db->prep[i];
+        if (e->hash == 0)
+            return NULL;
+        if (e->hash == h && e->nparams == nparams && strcmp(e->sql, sql) == 0)
+            return e;
+    }
+}
+
+static void prep_add(db_conn *db, uint64_t h, const char *sql, int nparams, const char *stmt)
+{
+    if (db->n_prep >= DB_PREPARED_MAX)
+        return;
+    if (db->prep == NULL)
+        db->prep = xcalloc(PREP_SLOTS, sizeof *db->prep);
+    size_t i = h & (PREP_SLOTS - 1);
+    while (db->prep[i].hash != 0)
+        i = (i + 1) & (PREP_SLOTS - 1);
+    prep_entry *e = &db->prep[i];
+    e->hash = h;
+    e->sql = xstrdup(sql);
+    e->nparams = nparams;
+    snprintf(e->stmt, sizeof e->stmt, "%s", stmt);
+    db->n_prep++;
+    atomic_fetch_add(&g_prepares, 1);
+}
+
+/* Forgets every prepared statement (they die with the server session). */
+static void prep_clear(db_conn *db)
+{
+    if (db->prep != NULL) {
+        for (size_t i = 0; i < PREP_SLOTS; i++)
+            free(db->prep[i].sql);
+        memset(db->prep, 0, PREP_SLOTS * sizeof *db->prep);
+    }
+    db->n_prep = 0;
+}
+
+/* Worth preparing: a query (DML or SELECT), not DDL, utility or plumbing,
+ * which are rare or one-off and would only fill the cache. */
+static bool preparable(const char *sql)
+{
+    static const char *const kw[] = { "SELECT", "INSERT", "UPDATE", "DELETE", "WITH", "VALUES" };
+    while (*sql == ' ' || *sql == '\t' || *sql == '\n' || *sql == '\r' || *sql == '(')
+        sql++;
+    for (size_t i = 0; i < sizeof kw / sizeof kw[0]; i++) {
+        size_t n = strlen(kw[i]);
+        if (strncasecmp(sql, kw[i], n) == 0 && (sql[n] == ' ' || sql[n] == '\n' || sql[n] == '\t' ||
+                                                sql[n] == '\r' || sql[n] == '(' || sql[n] == '\0'))
+            return true;
+    }
+    return false;
 }
 
 static void drop_conn(db_conn *db)
@@ -525,6 +628,8 @@ static void drop_conn(db_conn *db)
     PQfinish(db->pg);
     db->pg = NULL;
     db->tx = TX_NONE;
+    db->begin_pending = false;
+    prep_clear(db);
     atomic_fetch_sub(&g_open, 1);
     atomic_fetch_add(&g_drops, 1);
 }
@@ -542,6 +647,8 @@ void db_close(db_conn *db)
             atomic_fetch_sub(&g_open, 1);
         }
     }
+    prep_clear(db);
+    free(db->prep);
     free(db->conninfo);
     free(db->appname);
     free(db);
@@ -651,6 +758,10 @@ static status ensure_conn(db_conn *db, int64_t deadline_us)
     }
     db->pg = pg;
     pg = NULL;
+    prep_clear(db);
+    /* A pooler in session mode may hand us a server session that still has
+     * someone's statements: start clean (it travels with the first flight). */
+    db->prep_reset = db->prep_on;
     db->backoff_ms = 0;
     db->next_connect_ms = 0;
     atomic_fetch_add(&g_open, 1);
@@ -677,6 +788,7 @@ static status roundtrip(db_conn *db, const char *name, const char *sql, const db
     if (out)
         *out = NULL;
     atomic_fetch_add(&g_busy, 1);
+    atomic_fetch_add(&g_roundtrips, 1);
     int sent;
     if (multi)
         sent = PQsendQuery(db->pg, sql);
@@ -761,6 +873,325 @@ out:
     stats_record(name, sql, db->method, now_mono_us() - t0, st, db->sqlstate);
     PQclear(err);
     PQclear(last);
+    return st;
+}
+
+/* ---------------------------------------------------------------- flights */
+
+/* A caller's statement in a flight. */
+typedef struct fl_stmt {
+    const char *name;
+    const char *sql;
+    const db_params *p;
+    PGresult *res; /* its last result when the flight succeeded; the caller frees it */
+} fl_stmt;
+
+typedef enum { OP_RESET, OP_BEGIN, OP_TIMEOUT, OP_STMT, OP_COMMIT } op_kind;
+
+typedef struct fl_op {
+    op_kind kind;
+    const char *name; /* for the statistics and errors */
+    const char *sql;
+    const db_params *p;
+    fl_stmt *st;   /* OP_STMT: the caller's statement */
+    bool named;    /* executes the prepared statement stmt */
+    bool prepare;  /* ... after preparing it (then caches it) */
+    bool prepared; /* the Parse succeeded */
+    bool ran;      /* the server executed it (not skipped after an error) */
+    bool recorded; /* its statistics are in */
+    uint64_t hash; /* prepare: the cache key */
+    char stmt[16]; /* server-side name when named */
+} fl_op;
+
+enum { FL_MAX_STMTS = 4, FL_MAX_OPS = FL_MAX_STMTS + 4 };
+
+#define TIMEOUT_SQL                                                                     \
+    "SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $1, " \
+    "true)"
+
+/* Chooses how op runs: a statement this connection prepared (by name), one
+ * to prepare now, or unnamed. new_prepares counts this flight's Parses. */
+static void op_plan(db_conn *db, fl_op *ops, int i, int *new_prepares)
+{
+    fl_op *o = &ops[i];
+    if (!db->prep_on || !preparable(o->sql))
+        return;
+    int n = o->p ? o->p->n : 0;
+    o->hash = prep_hash(o->sql, n);
+    const prep_entry *e = prep_find(db, o->hash, o->sql, n);
+    if (e != NULL) {
+        o->named = true;
+        memcpy(o->stmt, e->stmt, sizeof o->stmt);
+        return;
+    }
+    for (int k = 0; k < i; k++) {
+        if (ops[k].prepare && ops[k].hash == o->hash && strcmp(ops[k].sql, o->sql) == 0 &&
+            (ops[k].p ? ops[k].p->n : 0) == n) {
+            o->named = true; /* the same text earlier in this flight */
+            memcpy(o->stmt, ops[k].stmt, sizeof o->stmt);
+            return;
+        }
+    }
+    if (db->n_prep + *new_prepares >= DB_PREPARED_MAX)
+        return;
+    o->named = o->prepare = true;
+    snprintf(o->stmt, sizeof o->stmt, "h%u", ++db->prep_seq);
+    (*new_prepares)++;
+}
+
+static bool op_send(db_conn *db, const fl_op *o)
+{
+    int n = o->p ? o->p->n : 0;
+    const char *const *v = o->p ? o->p->values : NULL;
+    const int *l = o->p ? o->p->lengths : NULL;
+    const int *f = o->p ? o->p->formats : NULL;
+    if (o->prepare && !PQsendPrepare(db->pg, o->stmt, o->sql, n, NULL))
+        return false;
+    if (o->named)
+        return PQsendQueryPrepared(db->pg, o->stmt, n, v, l, f, 0) != 0;
+    return PQsendQueryParams(db->pg, o->sql, n, NULL, v, l, f, 0) != 0;
+}
+
+/* Statistics of ops[i]: a statement gets its share of the flight's time so
+ * far, plumbing that travelled with it nothing. */
+static void stats_record_op(db_conn *db, const fl_op *ops, int nops, int i, int64_t t0, int n_timed,
+                            status st)
+{
+    const fl_op *o = &ops[i];
+    int64_t us = 0;
+    if ((o->kind == OP_STMT || nops == 1) && n_timed > 0)
+        us = (now_mono_us() - t0) / n_timed;
+    stats_record(o->name, o->sql, db->method, us, st, db->sqlstate);
+}
+
+/* Until libpq has a result ready: 1, 0 the deadline passed, -1 connection error. */
+static int await_result(db_conn *db, int64_t deadline_us)
+{
+    while (PQisBusy(db->pg)) {
+        int w = wait_fd(PQsocket(db->pg), POLLIN, deadline_us);
+        if (w <= 0)
+            return w;
+        if (!PQconsumeInput(db->pg))
+            return -1;
+    }
+    return 1;
+}
+
+/* The statements s[0..n) with the plumbing they need, and COMMIT when
+ * commit, as one round trip (see the top of the file). On ST_OK each
+ * s[i].res holds the statement's result. On failure they are NULL, the
+ * reason is on db and, when the server is gone, the connection dropped.
+ * Updates begin_pending, the timeout in force and, when COMMIT ran, tx. */
+static status flight(db_conn *db, fl_stmt *s, int n, bool commit, int64_t wait_deadline_us)
+{
+    fl_op ops[FL_MAX_OPS];
+    int nops = 0, new_prepares = 0, failed = -1;
+    db_params tp;
+    int64_t left_ms = 0;
+    status st = ST_OK;
+    bool timed_out = false, drop = false;
+    char line[160];
+
+    assert(n >= 0 && n <= FL_MAX_STMTS);
+    memset(ops, 0, sizeof ops);
+    for (int i = 0; i < n; i++)
+        s[i].res = NULL;
+    if (db->prep_reset)
+        ops[nops++] = (fl_op){ .kind = OP_RESET, .name = "tx_reset", .sql = "DEALLOCATE ALL" };
+    if (db->begin_pending)
+        ops[nops++] = (fl_op){ .kind = OP_BEGIN, .name = "tx_begin", .sql = "BEGIN" };
+    if (n > 0 && db->deadline_us != NO_DEADLINE) {
+        /* the timeouts in force must not outlast the budget by more than the
+         * slack: sent with the first statement, lowered as the budget runs
+         * down (integers we computed, as text parameters) */
+        left_ms = (db->deadline_us - now_mono_us()) / 1000;
+        if (left_ms < 1)
+            left_ms = 1;
+        if (db->begin_pending || db->timeout_set_ms - left_ms > RESYNC_SLACK_MS) {
+            db_params_init(&tp);
+            db_param_int64(&tp, left_ms);
+            ops[nops] =
+                (fl_op){ .kind = OP_TIMEOUT, .name = "tx_timeout", .sql = TIMEOUT_SQL, .p = &tp };
+            op_plan(db, ops, nops, &new_prepares);
+            nops++;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        ops[nops] = (fl_op){
+            .kind = OP_STMT, .name = s[i].name, .sql = s[i].sql, .p = s[i].p, .st = &s[i]
+        };
+        op_plan(db, ops, nops, &new_prepares);
+        nops++;
+    }
+    if (commit)
+        ops[nops++] = (fl_op){ .kind = OP_COMMIT, .name = "tx_commit", .sql = "COMMIT" };
+    if (nops == 0)
+        return ST_OK;
+
+    int64_t t0 = now_mono_us();
+    int n_timed = 0; /* ops the flight's time is shared among */
+    for (int i = 0; i < nops; i++)
+        if (ops[i].kind == OP_STMT || nops == 1)
+            n_timed++;
+    atomic_fetch_add(&g_busy, 1);
+    atomic_fetch_add(&g_roundtrips, 1);
+    if (!PQenterPipelineMode(db->pg))
+        goto conn_error;
+    for (int i = 0; i < nops; i++)
+        if (!op_send(db, &ops[i]))
+            goto conn_error;
+    if (!PQpipelineSync(db->pg))
+        goto conn_error;
+    for (;;) {
+        int f = PQflush(db->pg);
+        if (f == 0)
+            break;
+        if (f < 0)
+            goto conn_error;
+        int w = wait_fd(PQsocket(db->pg), POLLOUT | POLLIN, wait_deadline_us);
+        if (w == 0) {
+            timed_out = true;
+            goto conn_error;
+        }
+        if (w < 0 || !PQconsumeInput(db->pg))
+            goto conn_error;
+    }
+
+    /* Every op answers with its results and then NULL (a Parse first has
+     * its own); ops after an error answer PIPELINE_ABORTED; then the Sync. */
+    for (int i = 0; i < nops; i++) {
+        fl_op *o = &ops[i];
+        status ost = ST_OK;
+        for (int part = o->prepare ? 0 : 1; part < 2; part++) {
+            for (;;) {
+                int w = await_result(db, wait_deadline_us);
+                if (w <= 0) {
+                    timed_out = w == 0;
+                    goto conn_error;
+                }
+                PGresult *r = PQgetResult(db->pg);
+                if (r == NULL)
+                    break;
+                ExecStatusType es = PQresultStatus(r);
+                if (es == PGRES_PIPELINE_ABORTED) {
+                    PQclear(r);
+                } else if (es == PGRES_FATAL_ERROR || es == PGRES_BAD_RESPONSE ||
+                           es == PGRES_NONFATAL_ERROR) {
+                    if (failed < 0) {
+                        failed = i;
+                        ost = st = fail_result(db, o->name, r);
+                    }
+                    o->ran = true;
+                    PQclear(r);
+                } else if (es == PGRES_COPY_IN || es == PGRES_COPY_OUT || es == PGRES_COPY_BOTH) {
+                    /* COPY is never used through this API: a bug in the caller's SQL */
+                    PQclear(r);
+                    st = fail(db, ST_INTERNAL, "%s: COPY is not supported", o->name);
+                    drop_conn(db);
+                    goto out;
+                } else if (part == 0) {
+                    o->prepared = true;
+                    PQclear(r);
+                } else {
+                    o->ran = true;
+                    if (o->kind == OP_STMT) {
+                        PQclear(o->st->res);
+                        o->st->res = r;
+                    } else {
+                        PQclear(r);
+                    }
+                }
+            }
+        }
+        if (o->ran) {
+            stats_record_op(db, ops, nops, i, t0, n_timed, ost);
+            o->recorded = true;
+        }
+        if (o->prepared)
+            prep_add(db, o->hash, o->sql, o->p ? o->p->n : 0, o->stmt);
+    }
+    for (;;) {
+        int w = await_result(db, wait_deadline_us);
+        if (w <= 0) {
+            timed_out = w == 0;
+            goto conn_error;
+        }
+        PGresult *r = PQgetResult(db->pg);
+        if (r == NULL)
+            continue; /* not yet the Sync */
+        ExecStatusType es = PQresultStatus(r);
+        PQclear(r);
+        if (es == PGRES_PIPELINE_SYNC)
+            break;
+    }
+    if (!PQexitPipelineMode(db->pg))
+        goto conn_error;
+
+    for (int i = 0; i < nops; i++) {
+        const fl_op *o = &ops[i];
+        bool ok = o->ran && failed != i;
+        if (o->kind == OP_RESET && ok)
+            db->prep_reset = false;
+        else if (o->kind == OP_BEGIN && o->ran)
+            db->begin_pending = false;
+        else if (o->kind == OP_TIMEOUT && ok)
+            db->timeout_set_ms = left_ms;
+        else if (o->kind == OP_COMMIT && o->ran)
+            db->tx = TX_NONE; /* committed, or rolled back by the failure */
+    }
+    if (failed >= 0) {
+        const fl_op *o = &ops[failed];
+        if (o->named && strcmp(db->sqlstate, "0A000") == 0) {
+            /* "cached plan must not change result type": a migration changed
+             * what the statement returns; a new connection prepares afresh */
+            st = fail(db, ST_UNAVAILABLE,
+                      "%s: a schema change invalidated the prepared statement; retry", o->name);
+            drop = true;
+        } else if (o->named &&
+                   (strcmp(db->sqlstate, "26000") == 0 || strcmp(db->sqlstate, "42P05") == 0)) {
+            /* our statements vanish or clash: a pooler shares server
+             * sessions; this handle stops preparing */
+            db->prep_on = false;
+            st = fail(db, ST_UNAVAILABLE,
+                      "%s: prepared statements are not kept by this connection (a pooler in "
+                      "transaction mode?); turned off, retry",
+                      o->name);
+            drop = true;
+        } else if (st == ST_UNAVAILABLE) {
+            drop = true; /* the server is going away */
+        } else if (st == ST_OK) {
+            st = ST_INTERNAL;
+        }
+    }
+    if (!drop && PQstatus(db->pg) == CONNECTION_BAD) {
+        if (st == ST_OK)
+            st = fail(db, ST_UNAVAILABLE, "%s: database connection lost", ops[nops - 1].name);
+        drop = true;
+    }
+    if (drop)
+        drop_conn(db);
+    goto out;
+
+conn_error:
+    if (timed_out) {
+        st = fail(db, ST_TIMEOUT, "%s: database did not answer before the deadline",
+                  ops[nops - 1].name);
+    } else {
+        first_line(PQerrorMessage(db->pg), line, sizeof line);
+        st = fail(db, ST_UNAVAILABLE, "%s: database connection lost: %s", ops[nops - 1].name, line);
+    }
+    for (int i = 0; i < nops; i++) /* the statements that did not answer */
+        if (!ops[i].recorded && (ops[i].kind == OP_STMT || nops == 1))
+            stats_record_op(db, ops, nops, i, t0, n_timed, st);
+    drop_conn(db);
+out:
+    atomic_fetch_sub(&g_busy, 1);
+    if (st != ST_OK) {
+        for (int i = 0; i < n; i++) {
+            PQclear(s[i].res);
+            s[i].res = NULL;
+        }
+    }
     return st;
 }
 
@@ -926,7 +1357,6 @@ static int64_t wait_deadline(const db_conn *db)
 status db_begin(db_conn *db, int64_t budget_ms)
 {
     status st;
-    char sql[128];
 
     assert(db->tx == TX_NONE && "db_begin inside a transaction");
     clear_error(db);
@@ -938,78 +1368,58 @@ status db_begin(db_conn *db, int64_t budget_ms)
     st = ensure_conn(db, db->deadline_us);
     if (st != ST_OK)
         return st;
-    /* Integers we computed, not input: splicing them is safe, and the three
-     * statements cost one round trip. */
-    snprintf(sql, sizeof sql,
-             "BEGIN; SET LOCAL statement_timeout = %" PRId64 "; SET LOCAL lock_timeout = %" PRId64,
-             ms, ms);
-    st = roundtrip(db, "tx_begin", sql, NULL, true, wait_deadline(db), NULL);
-    if (st != ST_OK) {
-        if (db->pg != NULL && PQtransactionStatus(db->pg) != PQTRANS_IDLE) {
-            db->tx = TX_FAILED; /* so that db_rollback acts */
-            db_rollback(db);
-        }
-        return st;
-    }
+    /* BEGIN and the timeouts go out with the first statement (flight) */
     db->tx = TX_OPEN;
     db->tx_status = ST_OK;
+    db->begin_pending = true;
     db->timeout_set_ms = ms;
     return ST_OK;
-}
-
-/* Lowers statement_timeout/lock_timeout to what is left of the budget. */
-static status resync_timeout(db_conn *db, int64_t left_ms)
-{
-    char sql[112];
-    snprintf(sql, sizeof sql,
-             "SET LOCAL statement_timeout = %" PRId64 "; SET LOCAL lock_timeout = %" PRId64,
-             left_ms, left_ms);
-    status st = roundtrip(db, "tx_timeout", sql, NULL, true, wait_deadline(db), NULL);
-    if (st == ST_OK)
-        db->timeout_set_ms = left_ms;
-    return st;
 }
 
 static status tx_fail(db_conn *db, status st)
 {
     if (db->pg == NULL)
         db->tx = TX_NONE; /* the connection (and with it the transaction) is gone */
-    else
+    else if (db->tx != TX_NONE)
         db->tx = TX_FAILED;
     db->tx_status = st;
     return st;
 }
 
-status db_query(db_conn *db, const char *name, const char *sql, const db_params *p, db_res **out)
+/* Runs s[0..n) in the open transaction (then commits when commit), one
+ * round trip. On failure the results are NULL and the transaction failed
+ * (or, when COMMIT ran or the connection dropped, ended). */
+static status query_n(db_conn *db, fl_stmt *s, int n, bool commit)
 {
-    status st;
-    PGresult *res = NULL;
-
-    if (out)
-        *out = NULL;
+    for (int i = 0; i < n; i++)
+        s[i].res = NULL;
     assert(db->tx != TX_NONE && "db_query outside a transaction: use db_run");
     if (db->tx == TX_FAILED)
         return db->tx_status;
     clear_error(db);
     if (db->pg == NULL)
-        return tx_fail(db, fail(db, ST_UNAVAILABLE, "%s: database connection lost", name));
-    if (db->deadline_us != NO_DEADLINE) {
-        int64_t left_ms = (db->deadline_us - now_mono_us()) / 1000;
-        if (left_ms <= 0)
-            return tx_fail(db, fail(db, ST_TIMEOUT, "%s: deadline passed", name));
-        if (db->timeout_set_ms - left_ms > RESYNC_SLACK_MS) {
-            st = resync_timeout(db, left_ms);
-            if (st != ST_OK)
-                return tx_fail(db, st);
-        }
-    }
-    st = roundtrip(db, name, sql, p, false, wait_deadline(db), out ? &res : NULL);
+        return tx_fail(db, fail(db, ST_UNAVAILABLE, "%s: database connection lost", s[0].name));
+    if (db->deadline_us != NO_DEADLINE && db->deadline_us - now_mono_us() < 1000)
+        return tx_fail(db, fail(db, ST_TIMEOUT, "%s: deadline passed", s[0].name));
+    status st = flight(db, s, n, commit, wait_deadline(db));
     if (st != ST_OK)
         return tx_fail(db, st);
-    if (out) {
-        *out = (db_res *)(void *)res;
-        res = NULL;
-    }
+    return ST_OK;
+}
+
+status db_query(db_conn *db, const char *name, const char *sql, const db_params *p, db_res **out)
+{
+    fl_stmt s = { .name = name, .sql = sql, .p = p };
+
+    if (out)
+        *out = NULL;
+    status st = query_n(db, &s, 1, false);
+    if (st != ST_OK)
+        return st;
+    if (out)
+        *out = (db_res *)(void *)s.res;
+    else
+        PQclear(s.res);
     return ST_OK;
 }
 
@@ -1028,9 +1438,25 @@ status db_script(db_conn *db, const char *name, const char *sql)
     }
     if (db->pg == NULL)
         return tx_fail(db, fail(db, ST_UNAVAILABLE, "%s: database connection lost", name));
-    st = roundtrip(db, name, sql, NULL, true, wait_deadline(db), NULL);
+    if (!db->begin_pending) {
+        st = roundtrip(db, name, sql, NULL, true, wait_deadline(db), NULL);
+        return st != ST_OK ? tx_fail(db, st) : ST_OK;
+    }
+    /* the deferred BEGIN and timeouts lead the script (integers we computed) */
+    int64_t left_ms = (db->deadline_us - now_mono_us()) / 1000;
+    if (left_ms < 1)
+        return tx_fail(db, fail(db, ST_TIMEOUT, "%s: deadline passed", name));
+    char *full = xasprintf("BEGIN; SET LOCAL statement_timeout = %" PRId64
+                           "; SET LOCAL lock_timeout = %" PRId64 "; %s",
+                           left_ms, left_ms, sql);
+    st = roundtrip(db, name, full, NULL, true, wait_deadline(db), NULL);
+    free(full);
+    if (db->pg != NULL && PQtransactionStatus(db->pg) != PQTRANS_IDLE)
+        db->begin_pending = false;
     if (st != ST_OK)
         return tx_fail(db, st);
+    db->begin_pending = false;
+    db->timeout_set_ms = left_ms;
     return ST_OK;
 }
 
@@ -1039,6 +1465,10 @@ void db_rollback(db_conn *db)
     if (db->tx == TX_NONE)
         return;
     db->tx = TX_NONE;
+    if (db->begin_pending) {
+        db->begin_pending = false; /* nothing was sent */
+        return;
+    }
     if (db->pg == NULL)
         return;
     /* keep the error of the failure that led here */
@@ -1055,6 +1485,17 @@ void db_rollback(db_conn *db)
     memcpy(db->constraint, cons, sizeof cons);
 }
 
+/* Deadline for a flight that ends with COMMIT alone: commit even when the
+ * budget just ran out (the work is done and the wait is short). */
+static int64_t commit_deadline(const db_conn *db)
+{
+    if (db->deadline_us == NO_DEADLINE)
+        return NO_DEADLINE;
+    int64_t now = now_mono_us();
+    int64_t base = db->deadline_us > now ? db->deadline_us : now;
+    return base + (int64_t)db->opt.client_grace_ms * 1000 + 200000;
+}
+
 status db_commit(db_conn *db)
 {
     assert(db->tx != TX_NONE && "db_commit outside a transaction");
@@ -1064,18 +1505,16 @@ status db_commit(db_conn *db)
         return st;
     }
     clear_error(db);
+    if (db->begin_pending) {
+        db->begin_pending = false; /* no statement ran: nothing to commit */
+        db->tx = TX_NONE;
+        return ST_OK;
+    }
     if (db->pg == NULL) {
         db->tx = TX_NONE;
         return fail(db, ST_UNAVAILABLE, "commit: database connection lost");
     }
-    /* Commit even when the budget just ran out: the work is done and the
-     * wait is short. */
-    int64_t base = db->deadline_us == NO_DEADLINE ? NO_DEADLINE : db->deadline_us;
-    int64_t now = now_mono_us();
-    int64_t wd = base == NO_DEADLINE
-                     ? NO_DEADLINE
-                     : (base > now ? base : now) + (int64_t)db->opt.client_grace_ms * 1000 + 200000;
-    status st = roundtrip(db, "tx_commit", "COMMIT", NULL, false, wd, NULL);
+    status st = flight(db, NULL, 0, true, commit_deadline(db));
     db->tx = TX_NONE;
     if (st != ST_OK && db->pg != NULL && PQtransactionStatus(db->pg) != PQTRANS_IDLE)
         drop_conn(db);
@@ -1085,24 +1524,23 @@ status db_commit(db_conn *db)
 status db_run(db_conn *db, int64_t budget_ms, const char *name, const char *sql, const db_params *p,
               db_res **out)
 {
-    status st;
+    fl_stmt s = { .name = name, .sql = sql, .p = p };
 
     if (out)
         *out = NULL;
-    st = db_begin(db, budget_ms);
+    status st = db_begin(db, budget_ms);
     if (st != ST_OK)
         return st;
-    st = db_query(db, name, sql, p, out);
+    st = query_n(db, &s, 1, true);
     if (st != ST_OK) {
-        db_rollback(db);
+        db_rollback(db); /* a no-op when COMMIT ran or the connection went */
         return st;
     }
-    st = db_commit(db);
-    if (st != ST_OK && out) {
-        db_res_free(*out);
-        *out = NULL;
-    }
-    return st;
+    if (out)
+        *out = (db_res *)(void *)s.res;
+    else
+        PQclear(s.res);
+    return ST_OK;
 }
 
 status db_ping(db_conn *db, int64_t budget_ms)
@@ -1217,7 +1655,7 @@ status db_idem_begin(db_conn *db, int64_t budget_ms, const char *key, const char
                      const void *req, size_t req_len, db_idem *idem)
 {
     status st;
-    db_params p;
+    db_params lp, gp;
     db_res *res = NULL;
 
     memset(idem, 0, sizeof *idem);
@@ -1234,32 +1672,34 @@ status db_idem_begin(db_conn *db, int64_t budget_ms, const char *key, const char
         return st;
 
     /* Reserve the key for this transaction without waiting: a duplicate in
-     * flight holds the lock and must not make us sleep until it commits. */
-    db_params_init(&p);
-    db_param_int64(&p, IDEM_LOCK_CLASS);
-    db_param_text(&p, key);
-    st = db_query(db, "idem_lock", "SELECT pg_try_advisory_xact_lock($1::int4, hashtext($2))", &p,
-                  &res);
+     * flight holds the lock and must not make us sleep until it commits.
+     * Then the lookup: a later statement (same round trip), so its snapshot
+     * sees anything committed before we won the lock; ignored when we lost. */
+    db_params_init(&lp);
+    db_param_int64(&lp, IDEM_LOCK_CLASS);
+    db_param_text(&lp, key);
+    db_params_init(&gp);
+    db_param_text(&gp, key);
+    fl_stmt q[2] = {
+        { .name = "idem_lock",
+          .sql = "SELECT pg_try_advisory_xact_lock($1::int4, hashtext($2))",
+          .p = &lp },
+        { .name = "idem_get",
+          .sql = "SELECT method, request_hash, status, response FROM idempotency_keys "
+                 "WHERE key = $1",
+          .p = &gp },
+    };
+    st = query_n(db, q, 2, false);
     if (st != ST_OK)
         goto out;
-    if (!db_res_bool(res, 0, 0)) {
+    bool locked = db_res_bool((db_res *)(void *)q[0].res, 0, 0);
+    PQclear(q[0].res);
+    res = (db_res *)(void *)q[1].res;
+    if (!locked) {
         idem->reason = DB_IDEM_IN_FLIGHT;
         st = fail(db, ST_CONFLICT, "a call with this request_id is still in progress");
         goto out;
     }
-    db_res_free(res);
-    res = NULL;
-
-    /* A later statement, so its snapshot sees anything committed before we
-     * won the lock. */
-    db_params_init(&p);
-    db_param_text(&p, key);
-    st = db_query(db, "idem_get",
-                  "SELECT method, request_hash, status, response FROM idempotency_keys "
-                  "WHERE key = $1",
-                  &p, &res);
-    if (st != ST_OK)
-        goto out;
     if (db_res_rows(res) == 0) {
         st = ST_OK; /* new key: the transaction stays open for the mutation */
         goto out;
@@ -1287,7 +1727,9 @@ out:
     return st;
 }
 
-status db_idem_store(db_conn *db, db_idem *idem, int code, const void *resp, size_t resp_len)
+/* The INSERT of db_idem_store, then COMMIT when commit (one round trip). */
+static status idem_store(db_conn *db, db_idem *idem, int code, const void *resp, size_t resp_len,
+                         bool commit)
 {
     status st;
     db_params p;
@@ -1298,16 +1740,31 @@ status db_idem_store(db_conn *db, db_idem *idem, int code, const void *resp, siz
     db_param_bytes(&p, idem->request_hash, sizeof idem->request_hash);
     db_param_int64(&p, code);
     db_param_bytes(&p, resp, resp_len);
-    st = db_query(db, "idem_store",
-                  "INSERT INTO idempotency_keys (key, method, request_hash, status, response) "
-                  "VALUES ($1, $2, $3, $4::int, $5)",
-                  &p, NULL);
+    fl_stmt q = { .name = "idem_store",
+                  .sql = "INSERT INTO idempotency_keys (key, method, request_hash, status, "
+                         "response) VALUES ($1, $2, $3, $4::int, $5)",
+                  .p = &p };
+    st = query_n(db, &q, 1, commit);
+    PQclear(q.res);
     if (st == ST_ALREADY_EXISTS) {
         /* committed by a twin between our lock and our read: retry replays */
         idem->reason = DB_IDEM_IN_FLIGHT;
         st = fail(db, ST_CONFLICT, "a call with this request_id committed concurrently; retry");
         db->tx_status = st;
     }
+    return st;
+}
+
+status db_idem_store(db_conn *db, db_idem *idem, int code, const void *resp, size_t resp_len)
+{
+    return idem_store(db, idem, code, resp, resp_len, false);
+}
+
+status db_idem_commit(db_conn *db, db_idem *idem, int code, const void *resp, size_t resp_len)
+{
+    status st = idem_store(db, idem, code, resp, resp_len, true);
+    if (st != ST_OK)
+        db_rollback(db); /* a no-op when COMMIT ran or the connection went */
     return st;
 }
 

@@ -17,11 +17,34 @@
  * connection) shortly after the server should have. A budget <= 0 returns
  * ST_TIMEOUT without touching the database.
  *
- * SQL. Parameters only ($1, $2, ... with db_params); statements go through
- * PQexecParams (unnamed: safe behind PgBouncer transaction pooling). Every
- * statement has a short stable name ("profile_get") under which it is timed
- * into a latency histogram and, when slower than the threshold, into the
- * slow-query log. Names are what operators see: never put data in them.
+ * SQL. Parameters only ($1, $2, ... with db_params). Every statement has a
+ * short stable name ("profile_get") under which it is timed into a latency
+ * histogram and, when slower than the threshold, into the slow-query log.
+ * Names are what operators see: never put data in them.
+ *
+ * Prepared statements (db_options.prepared_statements, default on; config
+ * db.prepared_statements). Each connection prepares a statement the first
+ * time it runs its text (with that parameter count) and then only binds and
+ * executes it: PostgreSQL neither parses nor, once it settles on a generic
+ * plan, plans it again. The cache is per connection (at most
+ * DB_PREPARED_MAX statements; later texts run unnamed), dies with the
+ * connection, and a new connection starts with DEALLOCATE ALL. A prepared
+ * statement whose result type a migration changed (SQLSTATE 0A000 "cached
+ * plan must not change result type") fails its call with ST_UNAVAILABLE
+ * (retry is safe) and drops the connection, so the retry re-prepares.
+ * Turn it OFF behind PgBouncer < 1.21 in transaction pooling mode (and
+ * behind any pooler that moves a client between server connections without
+ * tracking prepared statements): the statements live on server
+ * connections. Off, every statement is unnamed (PQexecParams-style), safe
+ * behind any pooler. (A connection that meets a missing or duplicate
+ * prepared statement turns the cache off for itself.)
+ *
+ * Round trips. Statements travel in libpq pipeline mode: db_begin sends
+ * nothing; BEGIN and the timeouts (set_config ... is_local) go out with the
+ * first statement, a lowered timeout with the statement it is for, and
+ * db_run's COMMIT with its statement. So db_run is one round trip, and
+ * db_begin + N x db_query + db_commit is N + 1. All of it is per
+ * transaction (SET LOCAL semantics), so it is safe behind poolers.
  *
  * Errors. Calls return a status; db_errmsg() explains the last failure
  * without SQL text or secrets; db_sqlstate() and db_constraint() say which
@@ -65,7 +88,10 @@ typedef struct db_options {
     int backoff_max_ms;           /* cap of the doubling wait, default 1000 */
     int deadline_slack_ms;        /* kept back from each budget for the reply, default 20 */
     int client_grace_ms;          /* wait past statement_timeout before dropping, default 50 */
+    bool prepared_statements;     /* per-connection prepared statements, default true */
 } db_options;
+
+enum { DB_PREPARED_MAX = 256 }; /* prepared statements per connection */
 
 /* Fills o with the defaults above (conninfo NULL: libpq's environment). */
 void db_options_init(db_options *o);
@@ -118,7 +144,9 @@ void db_param_time_ms(db_params *p, int64_t epoch_ms);
 /* Opens a transaction whose statements must finish within budget_ms.
  * ST_TIMEOUT when budget_ms (minus the slack) is <= 0, without I/O;
  * ST_UNAVAILABLE when the database cannot be reached. A transaction must not
- * already be open (bug). */
+ * already be open (bug). Connects if needed but sends nothing: BEGIN goes
+ * out with the first statement (a transaction without statements costs no
+ * round trip). */
 status db_begin(db_conn *db, int64_t budget_ms);
 
 /* Runs one statement inside the open transaction. On ST_OK, *out (when out is
@@ -136,7 +164,8 @@ status db_commit(db_conn *db);
 void db_rollback(db_conn *db);
 bool db_in_tx(const db_conn *db);
 
-/* One statement in its own transaction: db_begin + db_query + db_commit. */
+/* One statement in its own transaction: db_begin + db_query + db_commit,
+ * sent as one round trip. */
 status db_run(db_conn *db, int64_t budget_ms, const char *name, const char *sql, const db_params *p,
               db_res **out);
 
@@ -228,6 +257,11 @@ status db_idem_begin(db_conn *db, int64_t budget_ms, const char *key, const char
  * roll back; the client's retry replays. */
 status db_idem_store(db_conn *db, db_idem *idem, int code, const void *resp, size_t resp_len);
 
+/* db_idem_store followed by db_commit, in one round trip. On failure the
+ * transaction is gone (rolled back); ST_CONFLICT (reason DB_IDEM_IN_FLIGHT)
+ * as db_idem_store; a failed COMMIT as db_commit. */
+status db_idem_commit(db_conn *db, db_idem *idem, int code, const void *resp, size_t resp_len);
+
 void db_idem_fini(db_idem *idem); /* frees the replayed response; NULL ok */
 
 /* Deletes up to limit keys older than retention_s (ST_INVALID below
@@ -313,6 +347,8 @@ typedef struct db_pool_stats {
     uint64_t connects;      /* successful connects so far */
     uint64_t connect_fails; /* failed attempts */
     uint64_t drops;         /* connections dropped after errors */
+    uint64_t roundtrips;    /* exchanges with the server (each waits for its answers) */
+    uint64_t prepares;      /* statements prepared on a connection */
 } db_pool_stats;
 void db_pool_stats_get(db_pool_stats *out);
 
