@@ -4,9 +4,10 @@
  * Posting policy, quotas and cooldowns; slots (GetNextSlots, SchedulePost);
  * leased publishing (ClaimDueWork, RenewLease, ReportPublishResult,
  * ReconcilePublished); reply opportunities. Handlers run on worker threads
- * and follow rpc.h and handler.h; the SQL is in sched_store.c, the rules in
- * server/domain (policy.h, slots.h, lease.h, backoff.h, replyopp.h,
- * besttimes.h).
+ * and follow rpc.h and handler.h; the SQL is in sched_store.c, the slot side
+ * shared with GenerateBatch (policy context, slot inputs, next best, the
+ * SCHEDULE check) in sched_slots.c, the rules in server/domain (policy.h,
+ * slots.h, lease.h, backoff.h, replyopp.h, besttimes.h).
  *
  * Rules kept here:
  *   - Every mutation goes through handler_mutate (idempotent by request_id;
@@ -32,7 +33,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "besttimes.h"
 #include "config.h"
 #include "google/protobuf/field_mask.pb-c.h"
 #include "handler.h"
@@ -40,6 +40,7 @@
 #include "lease.h"
 #include "policy.h"
 #include "replyopp.h"
+#include "sched_slots.h"
 #include "sched_store.h"
 #include "slots.h"
 #include "svc.h"
@@ -62,7 +63,6 @@ enum {
     LEASE_MIN_S = 10,
     LEASE_MAX_S = 3600,
     PAST_SKEW_MS = 60000, /* a publish time this far in the past still means "now" */
-    HISTORY_DAYS = 2,     /* posts before after_time that policy checks can see */
     OPP_DEFAULT_PAGE = 20,
     OPP_MAX_PAGE = 200,
 };
@@ -97,56 +97,6 @@ static void check_executor(hv *v, const char *field, const char *s, bool require
 {
     if (required || s[0] != '\0')
         hv_ascii(v, field, s, 1, EXECUTOR_ID_MAX);
-}
-
-/* The policy that applies to a post of this kind: replies are held to the
- * reply quotas instead of the post quotas and gap. */
-static void policy_for_kind(const policy *in, bool reply, policy *out)
-{
-    *out = *in;
-    if (!reply)
-        return;
-    out->max_posts_per_hour = in->max_replies_per_hour;
-    out->max_posts_per_day = in->max_replies_per_day;
-    out->min_gap_minutes = 0;
-}
-
-static const char *rule_name(policy_rule r, bool reply)
-{
-    if (reply && r == POLICY_RULE_HOURLY_QUOTA)
-        return "max_replies_per_hour";
-    if (reply && r == POLICY_RULE_DAILY_QUOTA)
-        return "max_replies_per_day";
-    return policy_rule_name(r);
-}
-
-/* The policy context of a profile for posts of one kind. */
-typedef struct sched_ctx {
-    sched_profile prof;
-    sched_instants inst;
-    policy pol; /* policy_for_kind */
-    policy_ctx ctx;
-} sched_ctx;
-
-static status ctx_load(db_conn *db, arena *a, const char *profile_id, bool lock,
-                       const char *exclude_post_id, int64_t from_ms, bool reply, sched_ctx *c)
-{
-    memset(c, 0, sizeof *c);
-    status st = sched_profile_load_tx(db, a, profile_id, lock, &c->prof);
-    if (st != ST_OK)
-        return st;
-    int64_t from = from_ms != 0 && from_ms < c->prof.now_ms ? from_ms : c->prof.now_ms;
-    st = sched_instants_tx(db, a, profile_id, exclude_post_id,
-                           from / 1000 - (int64_t)HISTORY_DAYS * 86400, &c->inst);
-    if (st != ST_OK)
-        return st;
-    policy_for_kind(&c->prof.policy, reply, &c->pol);
-    c->ctx.policy = &c->pol;
-    c->ctx.zone = c->prof.zone;
-    c->ctx.cooldown = c->prof.has_cooldown ? &c->prof.cooldown : NULL;
-    c->ctx.posts_s = reply ? c->inst.replies_s : c->inst.posts_s;
-    c->ctx.n_posts = reply ? c->inst.n_replies : c->inst.n_posts;
-    return ST_OK;
 }
 
 /* ---------------------------------------------------------------- messages */
@@ -204,7 +154,7 @@ static Herald__V1__PostingPolicy *policy_msg(arena *a, const sched_profile *pr)
 }
 
 /* GetQuotaStatus's message from a loaded context (posts, not replies). */
-static Herald__V1__QuotaStatus *quota_msg(arena *a, const sched_ctx *c)
+static Herald__V1__QuotaStatus *quota_msg(arena *a, const sched_slots_ctx *c)
 {
     int64_t now_s = c->prof.now_ms / 1000;
     policy_quota q;
@@ -220,7 +170,7 @@ static Herald__V1__QuotaStatus *quota_msg(arena *a, const sched_ctx *c)
     m->max_posts_per_day = q.max_posts_per_day;
     /* replies: the same policy functions over the reply instants */
     policy rp;
-    policy_for_kind(&c->prof.policy, true, &rp);
+    sched_slots_policy_for_kind(&c->prof.policy, true, &rp);
     policy_ctx rc = c->ctx;
     rc.policy = &rp;
     rc.posts_s = c->inst.replies_s;
@@ -248,83 +198,13 @@ static Herald__V1__QuotaStatus *quota_msg(arena *a, const sched_ctx *c)
 
 /* ---------------------------------------------------------------- the slot model */
 
-/* The profile's hour-of-week model, or NULL (*model untouched) when it has
- * no hour_of_week history; the audience as slots.h wants it for the prior. */
-typedef struct slot_inputs {
-    slots_model model;
-    bool has_model;
-    slots_audience audience[SLOTS_MAX_AUDIENCE];
-    size_t n_audience;
-} slot_inputs;
-
+/* The slot model's inputs, with the learner's half-life from the config. */
 static status slot_inputs_load(rpc_call *call, db_conn *db, const sched_profile *pr,
-                               slot_inputs *in)
+                               sched_slots_inputs *in)
 {
-    arena *a = rpc_call_arena(call);
-    bandit_stats stats[BESTTIMES_CELLS];
-    sched_zone_share *zones = NULL;
-    size_t nz = 0;
-    bool any = false;
-
-    memset(in, 0, sizeof *in);
-    status st = sched_audience_tx(db, a, pr->profile_id, SLOTS_MAX_AUDIENCE, &zones, &nz);
-    if (st != ST_OK)
-        return st;
-    besttimes_zone bz[SLOTS_MAX_AUDIENCE];
-    size_t nbz = 0;
-    int64_t now_s = pr->now_ms / 1000;
-    for (size_t i = 0; i < nz; i++) {
-        const tz_zone *z = NULL;
-        if (!(zones[i].share > 0) || !isfinite(zones[i].share) ||
-            tz_get(zones[i].time_zone, &z, NULL, 0) != ST_OK)
-            continue;
-        in->audience[in->n_audience].zone = z;
-        in->audience[in->n_audience].share = zones[i].share;
-        in->n_audience++;
-        bz[nbz].offset_minutes = tz_offset_at(z, now_s) / 60;
-        bz[nbz].weight = zones[i].share;
-        nbz++;
-    }
-    st = sched_hour_stats_tx(db, pr->profile_id, stats, &any);
-    if (st != ST_OK || !any)
-        return st;
-
-    bandit_config bc;
-    besttimes_config cfg;
-    besttimes_map *map = arena_alloc(a, sizeof *map);
-    char err[160];
-    if (map == NULL)
-        return ST_EXHAUSTED;
-    bandit_config_default(&bc);
     const worker *w = handler_worker(call);
-    if (w != NULL && w->cfg != NULL)
-        bc.half_life_days = w->cfg->learning_half_life_days;
-    besttimes_config_default(&cfg);
-    int profile_offset = tz_offset_at(pr->zone, now_s) / 60;
-    if (besttimes_compute(stats, pr->now_ms, &bc, profile_offset, nbz > 0 ? bz : NULL, nbz, &cfg,
-                          map, err, sizeof err) != ST_OK)
-        return ST_OK; /* unusable statistics: the prior it is */
-    besttimes_arrays(map, in->model.mean, in->model.lower, in->model.upper);
-    in->model.level = map->level;
-    for (int h = 0; h < BESTTIMES_CELLS; h++) {
-        in->model.history_weight[h] = map->cells[h].history_weight;
-        in->model.posts[h] = map->cells[h].effective_n;
-    }
-    in->has_model = true;
-    return ST_OK;
-}
-
-static void slots_req_init(slots_request *r, const sched_ctx *c, const slot_inputs *in,
-                           int64_t after_s, size_t count, uint64_t seed)
-{
-    memset(r, 0, sizeof *r);
-    r->ctx = &c->ctx;
-    r->model = in->has_model ? &in->model : NULL;
-    r->audience = in->n_audience > 0 ? in->audience : NULL;
-    r->n_audience = in->n_audience;
-    r->after_s = after_s;
-    r->count = count;
-    r->seed = seed;
+    double half_life = w != NULL && w->cfg != NULL ? w->cfg->learning_half_life_days : -1;
+    return sched_slots_inputs_load_tx(db, rpc_call_arena(call), pr, half_life, in);
 }
 
 static Herald__V1__Slot *slot_msg(arena *a, const slots_slot *s)
@@ -352,7 +232,8 @@ static Herald__V1__Slot *slot_msg(arena *a, const slots_slot *s)
 }
 
 /* A slot for a time the caller chose: its cell's posterior (or the prior). */
-static void slot_for_time(const sched_ctx *c, const slot_inputs *in, int64_t t_s, slots_slot *s)
+static void slot_for_time(const sched_slots_ctx *c, const sched_slots_inputs *in, int64_t t_s,
+                          slots_slot *s)
 {
     memset(s, 0, sizeof *s);
     s->start_s = t_s;
@@ -697,7 +578,7 @@ static void sched_get_quota_status(Herald__V1__SchedulingService_Service *svc,
 {
     rpc_call *call = data;
     arena *a = rpc_call_arena(call);
-    sched_ctx c;
+    sched_slots_ctx c;
     hv v;
     (void)svc;
 
@@ -710,7 +591,7 @@ static void sched_get_quota_status(Herald__V1__SchedulingService_Service *svc,
         return;
     status st = db_begin(db, handler_budget_ms(call));
     if (st == ST_OK)
-        st = ctx_load(db, a, req->profile_id, false, NULL, 0, false, &c);
+        st = sched_slots_ctx_load_tx(db, a, req->profile_id, false, NULL, 0, false, &c);
     if (st == ST_OK)
         st = db_commit(db);
     if (st != ST_OK) {
@@ -731,10 +612,10 @@ static status signal_body(handler_tx *tx, ProtobufCMessage **reply)
 {
     const Herald__V1__ReportPlatformSignalRequest *req = tx->ctx;
     arena *a = rpc_call_arena(tx->call);
-    sched_ctx c;
+    sched_slots_ctx c;
     char kind[32];
 
-    status st = ctx_load(tx->db, a, req->profile_id, true, NULL, 0, false, &c);
+    status st = sched_slots_ctx_load_tx(tx->db, a, req->profile_id, true, NULL, 0, false, &c);
     if (st == ST_NOT_FOUND)
         return handler_tx_reject(tx, st, "profile %s not found", req->profile_id);
     if (st != ST_OK)
@@ -810,8 +691,8 @@ static void sched_get_next_slots(Herald__V1__SchedulingService_Service *svc,
     rpc_call *call = data;
     arena *a = rpc_call_arena(call);
     int64_t after_ms = 0;
-    sched_ctx c;
-    slot_inputs *in = arena_alloc(a, sizeof *in);
+    sched_slots_ctx c;
+    sched_slots_inputs *in = arena_alloc(a, sizeof *in);
     hv v;
     (void)svc;
 
@@ -832,7 +713,7 @@ static void sched_get_next_slots(Herald__V1__SchedulingService_Service *svc,
         return;
     status st = db_begin(db, handler_budget_ms(call));
     if (st == ST_OK)
-        st = ctx_load(db, a, req->profile_id, false, NULL, after_ms, false, &c);
+        st = sched_slots_ctx_load_tx(db, a, req->profile_id, false, NULL, after_ms, false, &c);
     if (st == ST_OK)
         st = slot_inputs_load(call, db, &c.prof, in);
     if (st == ST_OK)
@@ -849,7 +730,7 @@ static void sched_get_next_slots(Herald__V1__SchedulingService_Service *svc,
         rpc_call_fail(call, ST_EXHAUSTED, "reply too large");
         return;
     }
-    slots_req_init(&sr, &c, in, (from_ms + 999) / 1000, count, seed);
+    sched_slots_req_init(&sr, &c, in, (from_ms + 999) / 1000, count, seed);
     st = slots_next(&sr, slots, &n);
     if (st != ST_OK) {
         rpc_call_fail(call, ST_INTERNAL, "the slot model could not be evaluated");
@@ -887,8 +768,8 @@ static status schedule_body(handler_tx *tx, ProtobufCMessage **reply)
     arena *a = rpc_call_arena(tx->call);
     Herald__V1__Post *post = NULL;
     sched_post_meta meta;
-    sched_ctx c;
-    slot_inputs *in = arena_alloc(a, sizeof *in);
+    sched_slots_ctx c;
+    sched_slots_inputs *in = arena_alloc(a, sizeof *in);
 
     if (in == NULL)
         return handler_tx_reject(tx, ST_EXHAUSTED, "request too large");
@@ -898,27 +779,15 @@ static status schedule_body(handler_tx *tx, ProtobufCMessage **reply)
     if (st != ST_OK)
         return st;
     /* the state machine decides whether it may be (re)scheduled */
-    lease_record rec;
-    lease_result lr;
-    lease_limits lim = { 1, 1, 1, 1 };
-    memset(&rec, 0, sizeof rec);
-    rec.post.state = meta.state;
-    rec.post.attempt_count = meta.attempt_count;
-    rec.post.state_reason = "";
-    rec.attempt.number = meta.attempt_count;
-    rec.attempt.state = meta.live_lease ? LEASE_ATTEMPT_LEASED : LEASE_ATTEMPT_NONE;
-    if (!meta.live_lease && meta.attempt_count > 0)
-        rec.attempt.state = LEASE_ATTEMPT_FAILED; /* some finished attempt */
-    lease_event probe = { .kind = LEASE_EV_SCHEDULE, .schedule_ms = 1 };
-    st = lease_apply(&lim, &rec, &probe, &lr);
-    if (st != ST_OK) {
+    const char *why = "";
+    if (sched_slots_may_schedule(&meta, 0, 1, &why) != ST_OK) {
         rpc_call_set_error_info(tx->call, "POST_STATE", HANDLER_ERROR_DOMAIN);
         return handler_tx_reject(tx, ST_FAILED_PRECONDITION, "post %s is %s: %s", req->post_id,
-                                 lease_post_state_name(meta.state), lr.reason);
+                                 lease_post_state_name(meta.state), why);
     }
 
-    st = ctx_load(tx->db, a, meta.profile_id, true, req->post_id,
-                  sc->when_ms != 0 ? sc->when_ms : sc->after_ms, meta.reply, &c);
+    st = sched_slots_ctx_load_tx(tx->db, a, meta.profile_id, true, req->post_id,
+                                 sc->when_ms != 0 ? sc->when_ms : sc->after_ms, meta.reply, &c);
     if (st != ST_OK)
         return st;
     int64_t now_ms = c.prof.now_ms;
@@ -936,11 +805,8 @@ static status schedule_body(handler_tx *tx, ProtobufCMessage **reply)
     slots_slot chosen;
     const char *decision_id = NULL;
     if (sc->when_ms == 0) {
-        slots_request sr;
         double propensity = 0;
-        int64_t from = sc->after_ms > now_ms ? sc->after_ms : now_ms;
-        slots_req_init(&sr, &c, in, (from + 999) / 1000, 1, sc->seed);
-        st = slots_next_best(&sr, &chosen, &propensity);
+        st = sched_slots_next_best(&c, in, sc->after_ms, sc->seed, &chosen, &propensity);
         if (st == ST_NOT_FOUND) {
             rpc_call_set_error_info(tx->call, "POLICY_NO_SLOT", HANDLER_ERROR_DOMAIN);
             return handler_tx_reject(tx, ST_FAILED_PRECONDITION,
@@ -949,15 +815,9 @@ static status schedule_body(handler_tx *tx, ProtobufCMessage **reply)
         }
         if (st != ST_OK)
             return handler_tx_reject(tx, ST_INTERNAL, "the slot model could not be evaluated");
-        char *cands = arena_printf(a,
-                                   "[{\"start_time\":%lld,\"hour_of_week\":%d,"
-                                   "\"expected_reward\":%.6g,\"draw\":%.6g}]",
-                                   (long long)chosen.start_s, chosen.hour_of_week,
-                                   chosen.expected_reward, chosen.draw);
-        st = sched_decision_insert_tx(tx->db, a, c.prof.profile_id, chosen.hour_of_week,
-                                      chosen.start_s * 1000, sc->seed,
-                                      propensity > 0 ? (propensity < 1 ? propensity : 1) : 1e-6,
-                                      cands, chosen.reason, &decision_id);
+        st = sched_slots_decision_tx(tx->db, a, &c, &chosen, sc->seed, propensity, &decision_id);
+        if (st == ST_EXHAUSTED)
+            return handler_tx_reject(tx, ST_EXHAUSTED, "reply too large");
         if (st != ST_OK)
             return st;
     } else {
@@ -970,13 +830,9 @@ static status schedule_body(handler_tx *tx, ProtobufCMessage **reply)
     unsigned broken = 0;
     policy_rule rule = policy_check(&c.ctx, chosen.start_s, &broken);
     if (rule != POLICY_RULE_OK) {
-        const char *name = rule_name(rule, meta.reply);
+        const char *name = sched_slots_rule_name(rule, meta.reply);
         char reason[64];
-        size_t k = 0;
-        k += (size_t)snprintf(reason, sizeof reason, "POLICY_");
-        for (const char *s = name; *s && k + 1 < sizeof reason; s++)
-            reason[k++] = (char)toupper((unsigned char)*s);
-        reason[k] = '\0';
+        sched_slots_rule_reason(rule, meta.reply, reason, sizeof reason);
         rpc_call_set_error_info(tx->call, reason, HANDLER_ERROR_DOMAIN);
         return handler_tx_reject(tx, ST_FAILED_PRECONDITION, "%s: %s", name,
                                  policy_rule_describe(rule));
@@ -985,10 +841,8 @@ static status schedule_body(handler_tx *tx, ProtobufCMessage **reply)
     if (req->when_case == HERALD__V1__SCHEDULE_POST_REQUEST__WHEN_PUBLISH_TIME &&
         sc->when_ms >= now_ms)
         schedule_ms = sc->when_ms; /* keep the milliseconds asked for */
-    lease_event ev = { .kind = LEASE_EV_SCHEDULE, .now_ms = now_ms, .schedule_ms = schedule_ms };
-    st = lease_apply(&lim, &rec, &ev, &lr);
-    if (st != ST_OK)
-        return handler_tx_reject(tx, ST_FAILED_PRECONDITION, "%s", lr.reason);
+    if (sched_slots_may_schedule(&meta, now_ms, schedule_ms, &why) != ST_OK)
+        return handler_tx_reject(tx, ST_FAILED_PRECONDITION, "%s", why);
     st = sched_post_schedule_tx(tx->db, req->post_id, schedule_ms,
                                 tz_hour_of_week(c.prof.zone, chosen.start_s), decision_id);
     if (st != ST_OK)
