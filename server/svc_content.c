@@ -57,6 +57,7 @@
 
 #include <stdatomic.h>
 
+#include "config.h"
 #include "content_store.h"
 #include "generator.h"
 #include "google/protobuf/field_mask.pb-c.h"
@@ -66,6 +67,7 @@
 #include "log.h"
 #include "pregen.h"
 #include "replyopp.h"
+#include "sched_slots.h"
 #include "svc.h"
 #include "util.h"
 
@@ -1666,6 +1668,24 @@ static void content_adapt_for_platform(Herald__V1__ContentService_Service *svc,
 
 /* ================================================================ GenerateBatch */
 
+/* GenerateBatch with schedule = true places each draft as SchedulePost's
+ * "next best" would (sched_slots.h, the same code): inside the batch's one
+ * transaction the profile row is locked first (FOR NO KEY UPDATE, as
+ * SchedulePost and SetPostingPolicy lock it, so no other scheduling writer
+ * of the profile interleaves), then for each item
+ *   1. the next best slot from after_time on, over the profile's policy
+ *      context (its published, in-flight and scheduled posts plus the
+ *      slots this batch took) and slot model: it keeps the gap, quotas,
+ *      quiet hours and any cooldown with everything counted;
+ *   2. the draft, with that slot as its target time (its hour-of-week arm);
+ *   3. the timing decision, lease.h's SCHEDULE check and the write; the
+ *      slot joins the context.
+ * An item whose draft fails leaves its slot free for the next one; when the
+ * policy leaves no slot within the horizon, that item and the rest are
+ * failures (no draft is written for them). Scheduling needs APPROVED posts:
+ * a profile that does not auto-approve is FAILED_PRECONDITION, so review is
+ * never bypassed. The slot seed comes from the request (without its
+ * request_id), so the same request draws the same slots. */
 typedef struct batch_ctx {
     const Herald__V1__GenerateBatchRequest *req;
     Herald__V1__Profile *prof;
@@ -1673,30 +1693,139 @@ typedef struct batch_ctx {
     int count;
     platform_id platform;
     int64_t target_ms;
+    bool schedule;
+    uint64_t slot_seed;
+    double half_life_days; /* the learner's, for the slot model; < 0 = default */
 } batch_ctx;
+
+/* The scheduling state of one batch (schedule = true). */
+typedef struct batch_sched {
+    sched_slots_ctx ctx;
+    sched_slots_inputs in;
+} batch_sched;
+
+/* Locks the profile and loads what choosing slots needs. */
+static status batch_sched_load(handler_tx *tx, const batch_ctx *c, batch_sched *bs)
+{
+    arena *a = rpc_call_arena(tx->call);
+    status st = sched_slots_ctx_load_tx(tx->db, a, c->prof->profile_id, true, NULL, c->target_ms,
+                                        false, &bs->ctx);
+    if (st == ST_NOT_FOUND)
+        return handler_tx_reject(tx, st, "profile %s not found", c->prof->profile_id);
+    if (st != ST_OK)
+        return st;
+    if (bs->ctx.prof.paused) { /* paused since the handler looked */
+        rpc_call_set_error_info(tx->call, "PROFILE_PAUSED", HANDLER_ERROR_DOMAIN);
+        return handler_tx_reject(tx, ST_FAILED_PRECONDITION,
+                                 "profile %s is paused: a paused profile gets no generation",
+                                 c->prof->profile_id);
+    }
+    return sched_slots_inputs_load_tx(tx->db, a, &bs->ctx.prof, c->half_life_days, &bs->in);
+}
+
+/* Schedules the new post post_id onto slot s (chosen by
+ * sched_slots_next_best with propensity p) as SchedulePost does. */
+static status batch_schedule_one(handler_tx *tx, const batch_ctx *c, batch_sched *bs,
+                                 const slots_slot *s, double p, const char *post_id)
+{
+    arena *a = rpc_call_arena(tx->call);
+    Herald__V1__Post *post = NULL;
+    sched_post_meta meta;
+    const char *decision_id = NULL, *why = "";
+
+    /* next best already kept every rule: a broken one is a bug here */
+    policy_rule rule = policy_check(&bs->ctx.ctx, s->start_s, NULL);
+    if (rule != POLICY_RULE_OK)
+        return handler_tx_reject(tx, ST_INTERNAL, "slot %lld breaks %s", (long long)s->start_s,
+                                 policy_rule_name(rule));
+    status st = sched_post_get_tx(tx->db, a, post_id, true, &post, &meta);
+    if (st != ST_OK)
+        return st;
+    int64_t schedule_ms = s->start_s * 1000;
+    if (sched_slots_may_schedule(&meta, bs->ctx.prof.now_ms, schedule_ms, &why) != ST_OK)
+        return handler_tx_reject(tx, ST_INTERNAL, "post %s cannot be scheduled: %s", post_id, why);
+    st = sched_slots_decision_tx(tx->db, a, &bs->ctx, s, c->slot_seed, p, &decision_id);
+    if (st == ST_EXHAUSTED)
+        return handler_tx_reject(tx, st, "reply too large");
+    if (st == ST_OK)
+        st = sched_post_schedule_tx(tx->db, post_id, schedule_ms, s->hour_of_week, decision_id);
+    if (st == ST_OK)
+        sched_slots_ctx_add(&bs->ctx, a, s->start_s);
+    return st;
+}
+
+static int post_by_schedule_time(const void *x, const void *y)
+{
+    const Herald__V1__Post *p = *(Herald__V1__Post *const *)x;
+    const Herald__V1__Post *q = *(Herald__V1__Post *const *)y;
+    int64_t a = handler_ts_ms(p->schedule_time), b = handler_ts_ms(q->schedule_time);
+    return a < b ? -1 : a > b;
+}
+
+static bool batch_fail_item(arena *a, Herald__V1__GenerateBatchResponse *r, int index,
+                            const char *reason)
+{
+    Herald__V1__GenerateBatchFailure *f = arena_alloc(a, sizeof *f);
+    if (f == NULL)
+        return false;
+    herald__v1__generate_batch_failure__init(f);
+    f->index = index;
+    f->reason = arena_strdup(a, reason);
+    if (f->reason == NULL)
+        f->reason = (char *)"";
+    r->failures[r->n_failures++] = f;
+    return true;
+}
 
 static status batch_body(handler_tx *tx, ProtobufCMessage **reply)
 {
     batch_ctx *c = tx->ctx;
     arena *a = rpc_call_arena(tx->call);
-    textsim_index *hist = textsim_index_new();
+    textsim_index *hist = NULL;
+    batch_sched *bs = NULL;
     Herald__V1__GenerateBatchResponse *r = arena_alloc(a, sizeof *r);
     status st = ST_OK;
     char err[600];
 
-    if (r == NULL) {
-        textsim_index_free(hist);
+    if (r == NULL)
         return handler_tx_reject(tx, ST_EXHAUSTED, "reply too large");
-    }
     herald__v1__generate_batch_response__init(r);
     r->posts = arena_alloc(a, (size_t)c->count * sizeof *r->posts);
     r->failures = arena_alloc(a, (size_t)c->count * sizeof *r->failures);
-    if (r->posts == NULL || r->failures == NULL) {
-        textsim_index_free(hist);
+    if (r->posts == NULL || r->failures == NULL)
         return handler_tx_reject(tx, ST_EXHAUSTED, "reply too large");
+    if (c->schedule) {
+        bs = arena_alloc(a, sizeof *bs);
+        if (bs == NULL)
+            return handler_tx_reject(tx, ST_EXHAUSTED, "request too large");
+        st = batch_sched_load(tx, c, bs); /* first: the profile lock before any write */
+        if (st != ST_OK)
+            return st;
     }
+    hist = textsim_index_new();
     st = content_history_load(tx->db, 0, c->prof->profile_id, CONTENT_DUP_WINDOW_DAYS, hist);
     for (int i = 0; st == ST_OK && i < c->count; i++) {
+        slots_slot slot;
+        double propensity = 0;
+        int64_t target_ms = c->target_ms;
+        if (bs != NULL) {
+            status sst = sched_slots_next_best(&bs->ctx, &bs->in, c->target_ms, c->slot_seed, &slot,
+                                               &propensity);
+            if (sst == ST_NOT_FOUND) {
+                (void)snprintf(err, sizeof err,
+                               "no slot within %d days keeps the posting policy: not generated",
+                               SLOTS_DEFAULT_HORIZON_DAYS);
+                for (int k = i; k < c->count; k++)
+                    if (!batch_fail_item(a, r, k, err))
+                        st = handler_tx_reject(tx, ST_EXHAUSTED, "reply too large");
+                break;
+            }
+            if (sst != ST_OK) {
+                st = handler_tx_reject(tx, ST_INTERNAL, "the slot model could not be evaluated");
+                break;
+            }
+            target_ms = slot.start_s * 1000;
+        }
         content_plan plan;
         uint64_t seed = pregen_seed();
         content_plan_req rq = {
@@ -1704,7 +1833,7 @@ static status batch_body(handler_tx *tx, ProtobufCMessage **reply)
             .profile = c->prof,
             .builtin_only = true,
             .now_ms = now_real_ms(),
-            .target_ms = c->target_ms,
+            .target_ms = target_ms,
             .seed = seed,
         };
         char id[CONTENT_ID_MAX] = "";
@@ -1720,22 +1849,16 @@ static status batch_body(handler_tx *tx, ProtobufCMessage **reply)
         }
         content_plan_fini(&plan);
         if (ist == ST_OK) {
+            if (bs != NULL)
+                st = batch_schedule_one(tx, c, bs, &slot, propensity, id);
             Herald__V1__Post *p = NULL;
-            st = content_post_get(tx->db, 0, a, id, false, &p);
+            if (st == ST_OK)
+                st = content_post_get(tx->db, 0, a, id, false, &p);
             if (st == ST_OK)
                 r->posts[r->n_posts++] = p;
         } else if (ist == ST_INVALID || ist == ST_FAILED_PRECONDITION) {
-            Herald__V1__GenerateBatchFailure *f = arena_alloc(a, sizeof *f);
-            if (f == NULL) {
-                st = ST_EXHAUSTED;
-                break;
-            }
-            herald__v1__generate_batch_failure__init(f);
-            f->index = i;
-            f->reason = arena_strdup(a, err);
-            if (f->reason == NULL)
-                f->reason = (char *)"";
-            r->failures[r->n_failures++] = f;
+            if (!batch_fail_item(a, r, i, err))
+                st = handler_tx_reject(tx, ST_EXHAUSTED, "reply too large");
         } else if (ist == ST_CONFLICT) {
             st = handler_tx_reject(tx, ist,
                                    "a post with the same text was stored concurrently; retry");
@@ -1744,9 +1867,14 @@ static status batch_body(handler_tx *tx, ProtobufCMessage **reply)
         }
     }
     textsim_index_free(hist);
-    if (st == ST_OK)
-        *reply = &r->base;
-    return st;
+    if (st == ST_OK && arena_exhausted(a))
+        st = handler_tx_reject(tx, ST_EXHAUSTED, "reply too large");
+    if (st != ST_OK)
+        return st;
+    if (bs != NULL && r->n_posts > 1) /* "in slot order" */
+        qsort(r->posts, r->n_posts, sizeof *r->posts, post_by_schedule_time);
+    *reply = &r->base;
+    return ST_OK;
 }
 
 static void content_generate_batch(Herald__V1__ContentService_Service *svc,
@@ -1767,12 +1895,6 @@ static void content_generate_batch(Herald__V1__ContentService_Service *svc,
     hv_timestamp(&v, "after_time", req->after_time, false, &after_ms);
     if (hv_failed(&v))
         return;
-    if (req->schedule) {
-        rpc_call_fail(call, ST_UNIMPLEMENTED,
-                      "schedule=true is not available yet: schedule the drafts with "
-                      "SchedulingService.SchedulePost");
-        return;
-    }
     db_conn *db = handler_db(call);
     if (db == NULL)
         return;
@@ -1782,6 +1904,14 @@ static void content_generate_batch(Herald__V1__ContentService_Service *svc,
     bool use_llm = false, explicit_llm = false;
     if (!resolve_provider(call, (int)req->provider, prof, false, &use_llm, &explicit_llm))
         return;
+    if (req->schedule && !prof->auto_approve) {
+        rpc_call_set_error_info(call, "PROFILE_NOT_AUTO_APPROVE", HANDLER_ERROR_DOMAIN);
+        rpc_call_fail(call, ST_FAILED_PRECONDITION,
+                      "profile %s does not auto-approve: its drafts need review before they are "
+                      "scheduled (ApprovePost, then SchedulePost), or set auto_approve",
+                      prof->profile_id);
+        return;
+    }
     int count = req->count > 0 ? req->count : prof->draft_buffer_size;
     if (count <= 0) {
         rpc_call_add_violation(call, "count",
@@ -1794,11 +1924,28 @@ static void content_generate_batch(Herald__V1__ContentService_Service *svc,
     batch_ctx c = {
         .req = req,
         .prof = prof,
-        .snap = catalog_for(call, db),
         .count = count,
         .platform = req->platform != 0 ? (platform_id)req->platform : (platform_id)prof->platform,
         .target_ms = after_ms,
+        .schedule = req->schedule,
+        .half_life_days = -1,
     };
+    if (req->schedule) {
+        /* the slot draw's seed comes from the request without its
+         * request_id: the same request always draws the same slots */
+        Herald__V1__GenerateBatchRequest key = *req;
+        key.request_id = (char *)"";
+        size_t len = protobuf_c_message_get_packed_size(&key.base);
+        uint8_t *bytes = xmalloc(len + 1), h[32];
+        (void)protobuf_c_message_pack(&key.base, bytes);
+        db_sha256(bytes, len, h);
+        free(bytes);
+        memcpy(&c.slot_seed, h, sizeof c.slot_seed);
+        const worker *w = handler_worker(call);
+        if (w != NULL && w->cfg != NULL)
+            c.half_life_days = w->cfg->learning_half_life_days;
+    }
+    c.snap = catalog_for(call, db);
     if (c.snap == NULL)
         return;
     handler_mutation m = { .request = &req->base,

@@ -32,6 +32,7 @@
 #include "fake_llm.h"
 #include "google/protobuf/duration.pb-c.h"
 #include "herald/v1/content.pb-c.h"
+#include "herald/v1/scheduling.pb-c.h"
 #include "replyopp.h"
 #include "test_db_support.h"
 #include "test_profiles_support.h"
@@ -1425,10 +1426,310 @@ static void generate_batch(void **state)
     assert_int_equal(gen_batch(rid(), "bt-p", 0, false, 0, NULL, &st), 3);
     assert_true(st_violation(&st, "count"));
     assert_int_equal(gen_batch(rid(), "bt-p", 51, false, 0, NULL, &st), 3);
-    assert_int_equal(gen_batch(rid(), "bt-p", 2, true, 0, NULL, &st), 12);
     assert_int_equal(
         gen_batch(rid(), "bt-p", 2, false, HERALD__V1__PROVIDER__PROVIDER_LLM, NULL, &st), 9);
     assert_int_equal(gen_batch(rid(), "nobody", 2, false, 0, NULL, &st), 5);
+    herald_status_fini(&st);
+}
+
+/* ---------------------------------------------------------------- GenerateBatch, scheduled */
+
+/* SchedulingService call; *resp on OK (caller frees). */
+static int ss_call(const char *method, const ProtobufCMessage *req,
+                   const ProtobufCMessageDescriptor *d, void *resp, herald_status *st)
+{
+    char path[128];
+    herald_status local;
+    herald_call_options o = { .timeout_ms = 15000 };
+    ProtobufCMessage *r = NULL;
+    snprintf(path, sizeof path, "/herald.v1.SchedulingService/%s", method);
+    if (st == NULL)
+        herald_status_init(&local);
+    int code = herald_call_unary(g_hd.ch, path, req, d, &o, &r, st != NULL ? st : &local);
+    if (st == NULL)
+        herald_status_fini(&local);
+    if (resp != NULL)
+        *(ProtobufCMessage **)resp = r;
+    else if (r != NULL)
+        protobuf_c_message_free_unpacked(r, NULL);
+    return code;
+}
+
+/* The batch test's policy: at most 2 posts an hour and 5 a local day, 50
+ * minutes apart, nothing between 21:00 and 08:00 local. */
+#define BS_PER_HOUR 2
+#define BS_PER_DAY 5
+#define BS_GAP_S (50 * 60)
+#define BS_QUIET_FROM (21 * 60)
+#define BS_QUIET_TO (8 * 60)
+#define BS_TZ "Asia/Tokyo" /* UTC+9 all year: local time is t + 9 h */
+#define BS_OFFSET_S (9 * 3600)
+
+static void bs_profile(const char *id, bool auto_approve, int per_hour)
+{
+    make_profile(id, HERALD__V1__PLATFORM__PLATFORM_X, HERALD__V1__PROVIDER__PROVIDER_BUILTIN,
+                 auto_approve, 0, 0, NULL, 0);
+    Herald__V1__UpdateProfileRequest u = HERALD__V1__UPDATE_PROFILE_REQUEST__INIT;
+    Herald__V1__Profile up = HERALD__V1__PROFILE__INIT;
+    Google__Protobuf__FieldMask m = GOOGLE__PROTOBUF__FIELD_MASK__INIT;
+    char *paths[] = { (char *)"time_zone" };
+    u.request_id = (char *)rid();
+    u.profile = &up;
+    up.profile_id = (char *)id;
+    up.time_zone = (char *)BS_TZ;
+    m.paths = paths;
+    m.n_paths = 1;
+    u.update_mask = &m;
+    assert_int_equal(ops_call(&g_hd, "UpdateProfile", &u.base, &herald__v1__profile__descriptor,
+                              10000, NULL, NULL),
+                     0);
+
+    Herald__V1__SetPostingPolicyRequest sp = HERALD__V1__SET_POSTING_POLICY_REQUEST__INIT;
+    Herald__V1__PostingPolicy pol = HERALD__V1__POSTING_POLICY__INIT;
+    Herald__V1__QuietHours q = HERALD__V1__QUIET_HOURS__INIT;
+    Herald__V1__QuietHours *qs[] = { &q };
+    Google__Protobuf__FieldMask pm = GOOGLE__PROTOBUF__FIELD_MASK__INIT;
+    char *ppaths[] = { (char *)"max_posts_per_hour", (char *)"max_posts_per_day",
+                       (char *)"min_gap_minutes", (char *)"quiet_hours" };
+    q.start_minute_of_day = BS_QUIET_FROM;
+    q.end_minute_of_day = BS_QUIET_TO;
+    pol.max_posts_per_hour = per_hour;
+    pol.max_posts_per_day = BS_PER_DAY;
+    pol.min_gap_minutes = BS_GAP_S / 60;
+    pol.quiet_hours = qs;
+    pol.n_quiet_hours = 1;
+    pm.paths = ppaths;
+    pm.n_paths = 4;
+    sp.request_id = (char *)rid();
+    sp.profile_id = (char *)id;
+    sp.policy = &pol;
+    sp.update_mask = &pm;
+    herald_status st;
+    herald_status_init(&st);
+    int code =
+        ss_call("SetPostingPolicy", &sp.base, &herald__v1__posting_policy__descriptor, NULL, &st);
+    if (code != 0)
+        fail_msg("SetPostingPolicy %s: %d %s", id, code, st.message);
+    herald_status_fini(&st);
+}
+
+static int gen_batch_sched(const char *request_id, const char *profile, int count,
+                           Herald__V1__GenerateBatchResponse **out, herald_status *st)
+{
+    Herald__V1__GenerateBatchRequest r = HERALD__V1__GENERATE_BATCH_REQUEST__INIT;
+    r.request_id = (char *)request_id;
+    r.profile_id = (char *)profile;
+    r.count = count;
+    r.schedule = true;
+    return cs_call("GenerateBatch", &r, &herald__v1__generate_batch_response__descriptor, 60000,
+                   out, st);
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Checks times t[0..n) (Unix seconds, any order) against the batch
+ * policy, computed here from the rules' definitions (not with policy.c). */
+static void bs_check_policy(int64_t *t, size_t n)
+{
+    qsort(t, n, sizeof *t, cmp_i64);
+    for (size_t i = 0; i < n; i++) {
+        int64_t local = t[i] + BS_OFFSET_S;
+        int minute = (int)((local % 86400) / 60);
+        if (minute >= BS_QUIET_FROM || minute < BS_QUIET_TO)
+            fail_msg("post at %lld is inside quiet hours (local %02d:%02d)", (long long)t[i],
+                     minute / 60, minute % 60);
+        if (i > 0 && t[i] - t[i - 1] < BS_GAP_S)
+            fail_msg("posts at %lld and %lld are %lld s apart (gap %d s)", (long long)t[i - 1],
+                     (long long)t[i], (long long)(t[i] - t[i - 1]), BS_GAP_S);
+        int in_hour = 0, in_day = 0;
+        for (size_t k = 0; k < n; k++) {
+            /* the rolling hours [p, p + 3600) that contain t[i] */
+            if (t[k] <= t[i] && t[i] < t[k] + 3600) {
+                int w = 0;
+                for (size_t j = 0; j < n; j++)
+                    w += t[j] >= t[k] && t[j] < t[k] + 3600;
+                if (w > in_hour)
+                    in_hour = w;
+            }
+            in_day += (t[k] + BS_OFFSET_S) / 86400 == local / 86400;
+        }
+        if (in_hour > BS_PER_HOUR || in_day > BS_PER_DAY)
+            fail_msg("post at %lld: %d in a rolling hour (max %d), %d in its local day (max %d)",
+                     (long long)t[i], in_hour, BS_PER_HOUR, in_day, BS_PER_DAY);
+    }
+}
+
+static void generate_batch_scheduled(void **state)
+{
+    (void)state;
+    herald_status st;
+    herald_status_init(&st);
+    bs_profile("bs-p", true, BS_PER_HOUR);
+
+    /* a post already scheduled tomorrow 19:30 local, the prior's peak: the
+     * batch must keep clear of it */
+    Herald__V1__GenerateDraftRequest dr;
+    Herald__V1__GenerateDraftResponse *d = NULL;
+    draft_req(&dr, "bs-p", NULL, NULL, NULL);
+    assert_int_equal(gen_draft(&dr, &d), 0);
+    assert_int_equal(d->post->state, HERALD__V1__POST_STATE__POST_STATE_APPROVED);
+    int64_t now_s = (int64_t)time(NULL);
+    int64_t local_day = (now_s + BS_OFFSET_S) / 86400 + 1;
+    int64_t fixed_s = local_day * 86400 + 19 * 3600 + 30 * 60 - BS_OFFSET_S;
+    Herald__V1__SchedulePostRequest spr = HERALD__V1__SCHEDULE_POST_REQUEST__INIT;
+    Google__Protobuf__Timestamp when = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+    when.seconds = fixed_s;
+    spr.request_id = (char *)rid();
+    spr.post_id = d->post->post_id;
+    spr.when_case = HERALD__V1__SCHEDULE_POST_REQUEST__WHEN_PUBLISH_TIME;
+    spr.publish_time = &when;
+    assert_int_equal(ss_call("SchedulePost", &spr.base,
+                             &herald__v1__schedule_post_response__descriptor, NULL, &st),
+                     0);
+    char fixed_id[40];
+    snprintf(fixed_id, sizeof fixed_id, "%s", d->post->post_id);
+    msg_free(d);
+
+    enum { N = 8 };
+    char r1[40];
+    snprintf(r1, sizeof r1, "%s", rid());
+    Herald__V1__GenerateBatchResponse *a = NULL, *b = NULL;
+    int64_t t0 = now_mono_ms();
+    assert_int_equal(gen_batch_sched(r1, "bs-p", N, &a, &st), 0);
+    int64_t batch_ms = now_mono_ms() - t0;
+    assert_int_equal(a->n_failures, 0);
+    assert_int_equal(a->n_posts, N);
+    int64_t times[N + 1];
+    for (size_t i = 0; i < a->n_posts; i++) {
+        const Herald__V1__Post *p = a->posts[i];
+        assert_int_equal(p->state, HERALD__V1__POST_STATE__POST_STATE_SCHEDULED);
+        assert_non_null(p->schedule_time);
+        assert_true(all_gates_pass(p));
+        assert_true(uuid_ok(p->timing_decision_id));
+        times[i] = p->schedule_time->seconds;
+        assert_true(times[i] >= now_s - 5);      /* upcoming */
+        assert_int_equal(times[i] % 900, 0);     /* a quarter-hour slot */
+        assert_int_not_equal(times[i], fixed_s); /* no collision */
+        if (i > 0)                               /* in slot order */
+            assert_true(times[i] > times[i - 1]);
+        /* its hour of week, in the profile's zone */
+        assert_int_equal(p->hour_of_week_opt_case, HERALD__V1__POST__HOUR_OF_WEEK_OPT_HOUR_OF_WEEK);
+        int64_t local = times[i] + BS_OFFSET_S;
+        int how = (int)((((local / 86400) + 3) % 7) * 24 + (local % 86400) / 3600);
+        assert_int_equal(p->hour_of_week, how);
+    }
+    times[N] = fixed_s;
+    bs_check_policy(times, N + 1);
+    printf("GenerateBatch schedule=true: %d drafts scheduled in %lld ms, %lld..%lld (local %s), "
+           "clear of the post at %lld\n",
+           N, (long long)batch_ms, (long long)a->posts[0]->schedule_time->seconds,
+           (long long)a->posts[N - 1]->schedule_time->seconds, BS_TZ, (long long)fixed_s);
+    /* one timing decision per scheduled post, linked to it */
+    assert_int_equal(sql_int("SELECT count(*) FROM posts p JOIN decisions d ON d.decision_id = "
+                             "p.slot_decision_id WHERE p.profile_id = $1 AND d.kind = 'timing'",
+                             "bs-p"),
+                     N);
+
+    /* each draft was written for its slot (the content decision's target
+     * time, which sets its hour-of-week arm) */
+    assert_int_equal(sql_int("SELECT count(*) FROM posts p JOIN decisions d ON d.decision_id = "
+                             "p.decision_id WHERE p.profile_id = $1 AND p.state = 'scheduled' "
+                             "AND d.target_time = p.schedule_time",
+                             "bs-p"),
+                     N);
+
+    /* the same request replays: same posts and times, nothing new stored */
+    int64_t stored = sql_int("SELECT count(*) FROM posts WHERE profile_id = $1", "bs-p");
+    assert_int_equal(gen_batch_sched(r1, "bs-p", N, &b, &st), 0);
+    assert_int_equal(b->n_posts, N);
+    for (size_t i = 0; i < N; i++) {
+        assert_string_equal(b->posts[i]->post_id, a->posts[i]->post_id);
+        assert_int_equal(b->posts[i]->schedule_time->seconds, a->posts[i]->schedule_time->seconds);
+    }
+    assert_int_equal(sql_int("SELECT count(*) FROM posts WHERE profile_id = $1", "bs-p"), stored);
+    msg_free(b);
+    b = NULL;
+
+    /* a second batch keeps clear of the first and of the fixed post */
+    assert_int_equal(gen_batch_sched(rid(), "bs-p", 3, &b, &st), 0);
+    assert_int_equal(b->n_posts, 3);
+    int64_t all[N + 4];
+    size_t n_all = 0;
+    for (size_t i = 0; i < N; i++)
+        all[n_all++] = a->posts[i]->schedule_time->seconds;
+    for (size_t i = 0; i < b->n_posts; i++)
+        all[n_all++] = b->posts[i]->schedule_time->seconds;
+    all[n_all++] = fixed_s;
+    bs_check_policy(all, n_all);
+    msg_free(b);
+
+    /* due posts are claimable: move the first batch back (same spacing)
+     * until its last post was due a minute ago, then an executor claims
+     * exactly those, oldest first (the second batch and the fixed post are
+     * still ahead) */
+    char shift[64];
+    snprintf(shift, sizeof shift, "%lld",
+             (long long)(a->posts[N - 1]->schedule_time->seconds - (int64_t)time(NULL) + 60));
+    for (size_t i = 0; i < N; i++) {
+        db_params q;
+        db_params_init(&q);
+        db_param_text(&q, a->posts[i]->post_id);
+        db_param_text(&q, shift);
+        assert_int_equal(db_run(g_db, 10000, "test_shift",
+                                "UPDATE posts SET schedule_time = schedule_time - $2::bigint * "
+                                "interval '1 second' WHERE post_id = $1::uuid",
+                                &q, NULL),
+                         ST_OK);
+    }
+    Herald__V1__ClaimDueWorkRequest cr = HERALD__V1__CLAIM_DUE_WORK_REQUEST__INIT;
+    Herald__V1__ClaimDueWorkResponse *cw = NULL;
+    cr.request_id = (char *)rid();
+    cr.executor_id = (char *)"batch-test-executor";
+    cr.profile_id = (char *)"bs-p";
+    cr.limit = 50;
+    cr.lease_seconds = 60;
+    assert_int_equal(ss_call("ClaimDueWork", &cr.base,
+                             &herald__v1__claim_due_work_response__descriptor, &cw, &st),
+                     0);
+    assert_int_equal(cw->n_items, N);
+    for (size_t i = 0; i < cw->n_items; i++) {
+        assert_string_equal(cw->items[i]->post->post_id, a->posts[i]->post_id);
+        assert_string_equal(cw->items[i]->lease->post_id, a->posts[i]->post_id);
+        assert_int_equal(cw->items[i]->post->state, HERALD__V1__POST_STATE__POST_STATE_PUBLISHING);
+    }
+    msg_free(cw);
+    msg_free(a);
+
+    /* refusals: paused, not auto-approving; a policy that allows nothing
+     * gives failures and stores nothing */
+    bs_profile("bs-review", false, BS_PER_HOUR);
+    assert_int_equal(gen_batch_sched(rid(), "bs-review", 2, NULL, &st), 9);
+    assert_string_equal(reason_of(&st), "PROFILE_NOT_AUTO_APPROVE");
+    bs_profile("bs-paused", true, BS_PER_HOUR);
+    Herald__V1__PauseProfileRequest pr = HERALD__V1__PAUSE_PROFILE_REQUEST__INIT;
+    pr.request_id = (char *)rid();
+    pr.profile_id = (char *)"bs-paused";
+    pr.reason = (char *)"holiday";
+    assert_int_equal(ops_call(&g_hd, "PauseProfile", &pr.base, &herald__v1__profile__descriptor,
+                              10000, NULL, NULL),
+                     0);
+    assert_int_equal(gen_batch_sched(rid(), "bs-paused", 2, NULL, &st), 9);
+    assert_string_equal(reason_of(&st), "PROFILE_PAUSED");
+    bs_profile("bs-none", true, 0); /* 0 posts an hour stops posting */
+    Herald__V1__GenerateBatchResponse *c = NULL;
+    assert_int_equal(gen_batch_sched(rid(), "bs-none", 3, &c, &st), 0);
+    assert_int_equal(c->n_posts, 0);
+    assert_int_equal(c->n_failures, 3);
+    assert_non_null(strstr(c->failures[2]->reason, "no slot"));
+    msg_free(c);
+    assert_int_equal(sql_int("SELECT count(*) FROM posts WHERE profile_id = $1 OR profile_id = "
+                             "'bs-paused' OR profile_id = 'bs-review'",
+                             "bs-none"),
+                     0);
     herald_status_fini(&st);
 }
 
@@ -1967,6 +2268,7 @@ int main(void)
         cmocka_unit_test(adapt_for_platform),
         cmocka_unit_test(generate_reply),
         cmocka_unit_test(generate_batch),
+        cmocka_unit_test(generate_batch_scheduled),
         cmocka_unit_test(pregen_fills_buffer),
         cmocka_unit_test(llm_success),
         cmocka_unit_test(llm_rate_limited),
