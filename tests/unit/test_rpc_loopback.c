@@ -1029,7 +1029,11 @@ static void stats_cb(const rpc_method_stats *st, void *user)
         assert_int_equal(st->kind, RPC_UNARY);
         assert_true(st->handled[GRPC_CODE_OK] >= 5);
         assert_true(st->handled[GRPC_CODE_INVALID_ARGUMENT] >= 1);
-        assert_true(st->handled[GRPC_CODE_DEADLINE_EXCEEDED] >= 2);
+        /* The two calls past their deadline: the server reads the deadline
+         * from grpc-timeout when the call arrives, so on a slow host (valgrind)
+         * the client's cancel can come well before the server's own deadline
+         * and is then counted as CANCELLED. */
+        assert_true(st->handled[GRPC_CODE_DEADLINE_EXCEEDED] + st->handled[GRPC_CODE_CANCELLED] >= 2);
         assert_true(st->handled[GRPC_CODE_RESOURCE_EXHAUSTED] >= 1);
         assert_true(st->msg_sent >= st->handled[GRPC_CODE_OK]);
         assert_true(st->latency_sum_s > 0.1); /* the detached 100 ms reply at least */
