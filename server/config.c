@@ -175,6 +175,10 @@ static const cfg_key cfg_keys[] = {
     { "db.slow_query_ms", CFG_DURATION_MS, F(db_slow_query_ms, int64_t), "1s", 0, 3600000, CFG_RELOAD,
       "HERALD_DB_SLOW_QUERY_MS", NULL, NULL, NULL, NULL,
       "statements slower than this go to the slow-query log (ListSlowQueries); 0 = off" },
+    { "db.prepared_statements", CFG_BOOL, F(db_prepared_statements, bool), "true", 0, 0, 0,
+      "HERALD_DB_PREPARED_STATEMENTS", NULL, NULL, NULL, NULL,
+      "prepare each statement once per connection; off behind a pooler that moves clients "
+      "between server connections (PgBouncer transaction pooling without max_prepared_statements)" },
     { "tls.cert", CFG_STR, F(tls_cert, char *), "", 0, 0, 0,
       "HERALD_TLS_CERT", NULL, NULL, NULL, NULL,
       "PEM certificate chain file; set with tls.key to serve TLS" },

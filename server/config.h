@@ -108,6 +108,7 @@ typedef struct config {
     int memory_soft_pct;         /* memory.soft_pct */
     int64_t memory_sample_ms;    /* memory.sample_ms */
     int64_t db_slow_query_ms;    /* db.slow_query_ms (0 = no slow-query log) */
+    bool db_prepared_statements; /* db.prepared_statements */
     char *tls_cert;              /* tls.cert (path) */
     char *tls_key;               /* tls.key (path) */
     char *tls_client_ca;         /* tls.client_ca (path; set = require client certs) */

@@ -391,6 +391,39 @@ static void transactions(void **state)
     db_close(db);
 }
 
+/* db_run is one round trip; db_begin + N x db_query + db_commit is N + 1.
+ * With prepared statements a text is prepared once per connection. */
+static void round_trips_and_prepares(void **state)
+{
+    (void)state;
+    db_conn *db = tdb_open(g_url);
+    db_params p;
+    db_res *res = NULL;
+    db_pool_stats a, b;
+
+    assert_int_equal(db_ping(db, 5000), ST_OK); /* connected, warm */
+    db_pool_stats_get(&a);
+    for (int i = 0; i < 3; i++) {
+        db_params_init(&p);
+        db_param_int64(&p, 40 + i);
+        assert_int_equal(db_run(db, 5000, "rt_add", "SELECT $1::int8 + 2", &p, &res), ST_OK);
+        assert_int_equal(db_res_int64(res, 0, 0), 42 + i);
+        db_res_free(res);
+    }
+    db_pool_stats_get(&b);
+    assert_int_equal(b.roundtrips - a.roundtrips, 3);
+    assert_int_equal(b.prepares - a.prepares, tdb_prepared ? 1 : 0);
+
+    db_pool_stats_get(&a);
+    assert_int_equal(db_begin(db, 5000), ST_OK);
+    assert_int_equal(db_query(db, "rt_one", "SELECT 1", NULL, NULL), ST_OK);
+    assert_int_equal(db_query(db, "rt_two", "SELECT 2", NULL, NULL), ST_OK);
+    assert_int_equal(db_commit(db), ST_OK);
+    db_pool_stats_get(&b);
+    assert_int_equal(b.roundtrips - a.roundtrips, 3);
+    db_close(db);
+}
+
 struct find_ctx {
     const char *name;
     db_stmt_stats got;
@@ -471,6 +504,7 @@ int main(void)
         cmocka_unit_test(deadlock_is_conflict),
         cmocka_unit_test(silent_server_client_deadline),
         cmocka_unit_test(transactions),
+        cmocka_unit_test(round_trips_and_prepares),
         cmocka_unit_test(stats_and_slow_log),
     };
     int rc = cmocka_run_group_tests_name("db_pure", pure, NULL, NULL);
@@ -481,6 +515,15 @@ int main(void)
     }
     g_url = tdb_create(g_admin, "herald_test_db", &g_dbname);
     rc |= cmocka_run_group_tests_name("db_live", live, NULL, NULL);
+    tdb_drop(g_admin, g_dbname);
+    free(g_url);
+    free(g_dbname);
+
+    /* Again with db.prepared_statements off: every statement unnamed, as
+     * behind a transaction-pooling PgBouncer. */
+    tdb_prepared = false;
+    g_url = tdb_create(g_admin, "herald_test_db_unprepared", &g_dbname);
+    rc |= cmocka_run_group_tests_name("db_live_unprepared", live, NULL, NULL);
     tdb_drop(g_admin, g_dbname);
     free(g_url);
     free(g_dbname);

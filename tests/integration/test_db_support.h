@@ -49,6 +49,9 @@ static char *tdb_url_for(const char *url, const char *dbname)
     return xasprintf("%.*s%s%s", (int)slash, url, dbname, q ? q : "");
 }
 
+/* Whether tdb_open's handles prepare their statements (db.prepared_statements). */
+static bool tdb_prepared __attribute__((unused)) = true;
+
 /* A db handle on conninfo with test-friendly defaults. */
 static db_conn *tdb_open(const char *conninfo) __attribute__((unused));
 static db_conn *tdb_open(const char *conninfo)
@@ -56,6 +59,7 @@ static db_conn *tdb_open(const char *conninfo)
     db_options o;
     db_options_init(&o);
     o.conninfo = conninfo;
+    o.prepared_statements = tdb_prepared;
     o.application_name = "herald-test";
     return db_open(&o);
 }
