@@ -1154,7 +1154,11 @@ static const char *metavar(const cfg_key *k)
             return "URL";
         if (k->check == check_addr || k->check == check_addr_or_off)
             return "ADDR";
-        return "FILE";
+        if (strncmp(k->name, "tls.", 4) == 0)
+            return "FILE";
+        if (k->flags & CFG_SECRET)
+            return "SECRET";
+        return "TEXT";
     }
     return "VALUE";
 }
