@@ -940,7 +940,8 @@ static void call_finish(rpc_call *c, status st, int code, char *msg)
 
 static grpc_byte_buffer *bb_from_bytes(const void *data, size_t len)
 {
-    grpc_slice sl = grpc_slice_from_copied_buffer(data, len);
+    /* an empty message is valid (all fields default); data may then be NULL */
+    grpc_slice sl = len > 0 ? grpc_slice_from_copied_buffer(data, len) : grpc_empty_slice();
     grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&sl, 1);
     grpc_slice_unref(sl); /* P5: the buffer took its own reference */
     return bb;
@@ -2279,15 +2280,12 @@ void rpc_call_detach(rpc_call *c, rpc_done_fn on_done, void *user)
     pthread_mutex_unlock(&c->mu);
 }
 
-/* The closure protoc-c handlers call: unary reply / stream message / NULL. */
-static void call_closure(const ProtobufCMessage *msg, void *closure_data)
+/* Completes a unary call with the serialized reply bb (handed over), or
+ * with no reply when bb is NULL (a failure: the status set before, else
+ * UNKNOWN). done(&reply) and rpc_call_reply_raw both end here, so both send,
+ * count and log a reply the same way. */
+static void call_reply(rpc_call *c, grpc_byte_buffer *bb)
 {
-    rpc_call *c = closure_data;
-    if (c->m->kind == RPC_SERVER_STREAM && msg) {
-        (void)rpc_call_send(c, msg);
-        return;
-    }
-    grpc_byte_buffer *bb = msg ? bb_from_message(msg) : NULL;
     pthread_mutex_lock(&c->mu);
     if (c->completed) {
         pthread_mutex_unlock(&c->mu);
@@ -2306,6 +2304,26 @@ static void call_closure(const ProtobufCMessage *msg, void *closure_data)
     pthread_mutex_unlock(&c->mu);
     if (release)
         call_app_release(c);
+}
+
+/* The closure protoc-c handlers call: unary reply / stream message / NULL. */
+static void call_closure(const ProtobufCMessage *msg, void *closure_data)
+{
+    rpc_call *c = closure_data;
+    if (c->m->kind == RPC_SERVER_STREAM && msg) {
+        (void)rpc_call_send(c, msg);
+        return;
+    }
+    call_reply(c, msg ? bb_from_message(msg) : NULL);
+}
+
+void rpc_call_reply_raw(rpc_call *c, const void *data, size_t len)
+{
+    if (c->m->kind == RPC_SERVER_STREAM) {
+        (void)rpc_call_send_raw(c, data, len);
+        return;
+    }
+    call_reply(c, bb_from_bytes(data, len));
 }
 
 static bool call_enqueue(rpc_call *c, grpc_byte_buffer *bb)

@@ -241,6 +241,16 @@ void rpc_call_detach(rpc_call *c, rpc_done_fn on_done, void *user);
 bool rpc_call_send(rpc_call *c, const ProtobufCMessage *msg);
 bool rpc_call_send_raw(rpc_call *c, const void *data, size_t len);
 
+/* Unary: done(&reply, call) for a reply that is already serialized (a cached
+ * copy): data[0..len) goes out as the reply message verbatim (copied before
+ * returning; data may be NULL when len is 0), with status OK unless
+ * rpc_call_set_status set another, counted and logged as done(&reply) is.
+ * The caller vouches that the bytes are a message of the method's output
+ * type: the runtime does not decode them. Same rules as done: once per
+ * call, from the handler or, detached, from any thread. On a
+ * server-streaming call it is rpc_call_send_raw. */
+void rpc_call_reply_raw(rpc_call *c, const void *data, size_t len);
+
 /* Ends a detached or message-driven call with st (and message). Thread-safe;
  * a no-op on a call the transport already ended, but must still be called
  * once so the runtime can release it. */

@@ -877,6 +877,30 @@ static void detached_reply(void **state)
     tcall_free(&tc);
 }
 
+/* rpc_call_reply_raw: the bytes go out as the reply, inline and detached,
+ * with the trailers of a normal reply (stats_add_up counts them too). */
+static void raw_reply(void **state)
+{
+    (void)state;
+    for (int detach = 0; detach < 2; detach++) {
+        tcall tc;
+        Herald__Test__V1__EchoReply *r = NULL;
+        Herald__Test__V1__EchoRequest req = HERALD__TEST__V1__ECHO_REQUEST__INIT;
+        req.message = "raw:bytes";
+        req.detach = detach != 0;
+        req.reply_bytes = 3000;
+        const char *md[] = { "x-request-id", "req-raw-1", NULL };
+        assert_int_equal(echo_call(&tc, g.ch, &req, 5000, md, &r), GRPC_CODE_OK);
+        assert_non_null(r);
+        assert_string_equal(r->message, "raw:bytes");
+        assert_string_equal(r->request_id, "req-raw-1");
+        assert_int_equal(r->padding.len, 3000);
+        assert_true(trailer_is(&tc, "x-request-id", "req-raw-1"));
+        herald__test__v1__echo_reply__free_unpacked(r, NULL);
+        tcall_free(&tc);
+    }
+}
+
 static void health_check_names(void **state)
 {
     (void)state;
@@ -1401,6 +1425,7 @@ int main(void)
         cmocka_unit_test(client_stream),
         cmocka_unit_test(bidi),
         cmocka_unit_test(detached_reply),
+        cmocka_unit_test(raw_reply),
         cmocka_unit_test(health_check_names),
         cmocka_unit_test(health_watch_pushes),
         cmocka_unit_test(stats_add_up),
