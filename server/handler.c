@@ -788,35 +788,71 @@ static void cache_failed(rpc_call *call, const cache_conn *cc, const char *op, i
     log_event(LOG_DEBUG, "cache unavailable", f, 4);
 }
 
-ProtobufCMessage *handler_cache_get(rpc_call *call, const char *key,
-                                    const ProtobufCMessageDescriptor *d)
+/* A cached message is stored as a tag, "\007pb1 " + its type's full name +
+ * "\n", then the packed message, all inside cache.c's envelope (magic,
+ * length, checksum): the envelope turns truncated or corrupted bytes into a
+ * miss, the tag an entry of another type or of an older layout, so that a
+ * hit can go to the wire without being decoded. The first byte, 0x07, is
+ * field 0 with wire type 7, which no protobuf parser accepts: a heraldd from
+ * before this layout (it unpacked untagged entries) reading one of these
+ * during a rolling upgrade sees a miss, never a garbled message. */
+#define CACHE_TAG "\007pb1 "
+
+static size_t cache_tag_len(const ProtobufCMessageDescriptor *d)
+{
+    return sizeof CACHE_TAG - 1 + strlen(d->name) + 1;
+}
+
+static void cache_tag_write(uint8_t *p, const ProtobufCMessageDescriptor *d)
+{
+    size_t n = strlen(d->name);
+    memcpy(p, CACHE_TAG, sizeof CACHE_TAG - 1);
+    memcpy(p + sizeof CACHE_TAG - 1, d->name, n);
+    p[sizeof CACHE_TAG - 1 + n] = '\n';
+}
+
+bool handler_cache_reply(rpc_call *call, const char *key, const ProtobufCMessageDescriptor *d)
 {
     cache_conn *cc = handler_cache(call);
     uint8_t *val = NULL;
     size_t len = 0;
     if (cc == NULL || key == NULL)
-        return NULL;
+        return false;
     int64_t t0 = now_mono_us();
     cache_rc rc = cache_get(cc, key, &val, &len);
     if (rc == CACHE_ERROR)
         cache_failed(call, cc, "get", t0);
     if (rc != CACHE_OK)
-        return NULL;
-    ProtobufCMessage *m =
-        protobuf_c_message_unpack(d, arena_allocator(rpc_call_arena(call)), len, val);
+        return false;
+    size_t tag = cache_tag_len(d);
+    bool ok = len >= tag && memcmp(val, CACHE_TAG, sizeof CACHE_TAG - 1) == 0 &&
+              memcmp(val + sizeof CACHE_TAG - 1, d->name, tag - sizeof CACHE_TAG) == 0 &&
+              val[tag - 1] == '\n';
+    if (ok) {
+        rpc_call_reply_raw(call, val + tag, len - tag);
+    } else if (LOG_DEBUG >= atomic_load(&log_level)) {
+        log_field f[] = { LOG_S("req", rpc_call_request_id(call)), LOG_S("key", key),
+                          LOG_S("type", d->name) };
+        log_event(LOG_DEBUG, "cache entry of another type or layout: a miss", f, 3);
+    }
     free(val);
-    return m;
+    return ok;
 }
 
 void handler_cache_put(rpc_call *call, const char *key, const ProtobufCMessage *msg, int ttl_s)
 {
     cache_conn *cc = handler_cache(call);
-    size_t len = 0;
     if (cc == NULL || key == NULL || ttl_s <= 0)
         return;
-    uint8_t *buf = handler_pack(call, msg, &len);
+    size_t tag = cache_tag_len(msg->descriptor);
+    size_t n = protobuf_c_message_get_packed_size(msg);
+    uint8_t *buf = arena_alloc(rpc_call_arena(call), tag + n);
+    if (buf == NULL)
+        return; /* the arena is spent: only the copy is lost */
+    cache_tag_write(buf, msg->descriptor);
+    n = protobuf_c_message_pack(msg, buf + tag);
     int64_t t0 = now_mono_us();
-    if (buf != NULL && cache_set(cc, key, buf, len, ttl_s) == CACHE_ERROR)
+    if (cache_set(cc, key, buf, tag + n, ttl_s) == CACHE_ERROR)
         cache_failed(call, cc, "set", t0);
 }
 

@@ -206,15 +206,22 @@ status handler_page_token_decode(arena *a, const char *scope, const char *token,
 /* req packed into the call's arena; *len gets its size. */
 uint8_t *handler_pack(rpc_call *call, const ProtobufCMessage *msg, size_t *len);
 
-/* Cache-aside. get: the message stored under key, unpacked into the call's
- * arena, or NULL on any miss (absent, Redis down or bypassed, undecodable).
- * put: packs msg and stores it for ttl_s (> 0); failures are ignored (the
- * cache is only a copy). A Redis failure (not a plain miss, not a breaker
- * bypass) logs one debug line "cache unavailable" with op get/set. Keys come from
- * cache_key(handler_cache_shared(call), ns, id, version) with the version read from PostgreSQL
- * (cache.h). */
-ProtobufCMessage *handler_cache_get(rpc_call *call, const char *key,
-                                    const ProtobufCMessageDescriptor *d);
+/* Cache-aside for replies, served as stored bytes. Keys come from
+ * cache_key(handler_cache_shared(call), ns, id, version) with the version read
+ * from PostgreSQL (cache.h).
+ * put: packs msg exactly as a later hit must answer (set any "cached" flag
+ * before, clear it for the fresh reply after) and stores it for ttl_s (> 0)
+ * tagged with msg's type; failures are ignored (the cache is only a copy).
+ * reply: on a hit on an entry put with a message of type d, sends its bytes
+ * verbatim as call's reply (rpc_call_reply_raw: no unpack, no repack) and
+ * returns true: the call has ended, return without calling done. false on
+ * any miss (absent, Redis down or bypassed, truncated or corrupted bytes:
+ * cache.h's envelope checksum; another type or an older layout: the tag);
+ * then compute the reply. The bytes are not decoded: an entry that passes
+ * both checks was packed by handler_cache_put.
+ * A Redis failure (not a plain miss, not a breaker bypass) logs one debug
+ * line "cache unavailable" with op get/set. */
+bool handler_cache_reply(rpc_call *call, const char *key, const ProtobufCMessageDescriptor *d);
 void handler_cache_put(rpc_call *call, const char *key, const ProtobufCMessage *msg, int ttl_s);
 
 /* ---- idempotent mutations (conventions §5) ----

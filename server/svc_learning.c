@@ -1175,13 +1175,8 @@ static void learning_get_insights(Herald__V1__LearningService_Service *svc,
     const char *key = versioned_key(
         call, "insights",
         arena_printf(a, "%s@%lld|w%d|n%d", req->profile_id, (long long)vtime, window, top_n), ver);
-    Herald__V1__GetInsightsResponse *hit = (Herald__V1__GetInsightsResponse *)handler_cache_get(
-        call, key, &herald__v1__get_insights_response__descriptor);
-    if (hit != NULL) {
-        hit->cached = true;
-        done(hit, call);
-        return;
-    }
+    if (handler_cache_reply(call, key, &herald__v1__get_insights_response__descriptor))
+        return; /* stored with cached = true, sent as stored */
 
     learning_config lc;
     lconfig(call, &lc);
@@ -1222,7 +1217,9 @@ static void learning_get_insights(Herald__V1__LearningService_Service *svc,
         rpc_call_fail(call, st == ST_INTERNAL ? ST_INTERNAL : ST_EXHAUSTED, "reply too large");
         return;
     }
+    out.cached = true; /* as a hit answers */
     handler_cache_put(call, key, &out.base, INSIGHTS_TTL_S);
+    out.cached = false;
     done(&out, call);
 }
 
@@ -1257,13 +1254,8 @@ static void learning_get_best_times(Herald__V1__LearningService_Service *svc,
     const char *key = versioned_key(
         call, "besttimes", arena_printf(a, "%s@%lld|n%d", req->profile_id, (long long)vtime, top_n),
         ver);
-    Herald__V1__GetBestTimesResponse *hit = (Herald__V1__GetBestTimesResponse *)handler_cache_get(
-        call, key, &herald__v1__get_best_times_response__descriptor);
-    if (hit != NULL) {
-        hit->cached = true;
-        done(hit, call);
-        return;
-    }
+    if (handler_cache_reply(call, key, &herald__v1__get_best_times_response__descriptor))
+        return; /* stored with cached = true, sent as stored */
 
     learning_config lc;
     lconfig(call, &lc);
@@ -1369,7 +1361,9 @@ static void learning_get_best_times(Herald__V1__LearningService_Service *svc,
     out.audience = aud;
     out.n_audience = n_zones;
     out.compute_time = handler_ts_from_ms(a, now_ms);
+    out.cached = true; /* as a hit answers */
     handler_cache_put(call, key, &out.base, BESTTIMES_TTL_S);
+    out.cached = false;
     done(&out, call);
 }
 

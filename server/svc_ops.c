@@ -322,18 +322,17 @@ static void ops_get_profile(Herald__V1__OpsService_Service *svc,
         return;
     }
     const char *key = profile_key(call, req->profile_id, create_us, rev);
-    Herald__V1__Profile *p =
-        (Herald__V1__Profile *)handler_cache_get(call, key, &herald__v1__profile__descriptor);
-    if (p == NULL) {
-        st = profile_get(db, handler_budget_ms(call), a, req->profile_id, &p);
-        if (st != ST_OK) {
-            handler_fail_db(call, db, st, what);
-            return;
-        }
-        /* cached under the version it was read at (a write may have come in between) */
-        key = profile_key(call, p->profile_id, handler_ts_us(p->create_time), p->revision);
-        handler_cache_put(call, key, &p->base, PROFILE_TTL_S);
+    if (handler_cache_reply(call, key, &herald__v1__profile__descriptor))
+        return;
+    Herald__V1__Profile *p = NULL;
+    st = profile_get(db, handler_budget_ms(call), a, req->profile_id, &p);
+    if (st != ST_OK) {
+        handler_fail_db(call, db, st, what);
+        return;
     }
+    /* cached under the version it was read at (a write may have come in between) */
+    key = profile_key(call, p->profile_id, handler_ts_us(p->create_time), p->revision);
+    handler_cache_put(call, key, &p->base, PROFILE_TTL_S);
     done(p, call);
 }
 
@@ -381,36 +380,35 @@ static void ops_list_profiles(Herald__V1__OpsService_Service *svc,
         arena_printf(a, "s%d|p%d|n%d|a%s@%lld", (int)req->state, (int)req->platform, (int)size,
                      after ? after : "", (long long)vtime);
     char *k = cache_key(handler_cache_shared(call), PROFILES_LIST_SCOPE, page_id, ver);
-    Herald__V1__ListProfilesResponse *resp = (Herald__V1__ListProfilesResponse *)handler_cache_get(
-        call, k, &herald__v1__list_profiles_response__descriptor);
+    bool hit = handler_cache_reply(call, k, &herald__v1__list_profiles_response__descriptor);
     free(k);
-    if (resp == NULL) {
-        profile_page pg;
-        st = profile_list(db, handler_budget_ms(call), a, st_txt, pf_txt, after, size, &pg);
-        if (st != ST_OK) {
-            handler_fail_db(call, db, st, "profiles");
-            return;
-        }
-        resp = arena_alloc(a, sizeof *resp);
-        if (resp == NULL) {
-            rpc_call_fail(call, ST_EXHAUSTED, "reply too large");
-            return;
-        }
-        herald__v1__list_profiles_response__init(resp);
-        resp->profiles = pg.profiles;
-        resp->n_profiles = pg.n;
-        if (pg.more && pg.n > 0) {
-            const char *last = pg.profiles[pg.n - 1]->profile_id;
-            resp->next_page_token = handler_page_token_encode(a, scope, last, strlen(last));
-            if (resp->next_page_token == NULL)
-                resp->next_page_token = (char *)"";
-        }
-        page_id = arena_printf(a, "s%d|p%d|n%d|a%s@%lld", (int)req->state, (int)req->platform,
-                               (int)size, after ? after : "", (long long)pg.vtime_us);
-        k = cache_key(handler_cache_shared(call), PROFILES_LIST_SCOPE, page_id, pg.version);
-        handler_cache_put(call, k, &resp->base, LIST_TTL_S);
-        free(k);
+    if (hit)
+        return;
+    profile_page pg;
+    st = profile_list(db, handler_budget_ms(call), a, st_txt, pf_txt, after, size, &pg);
+    if (st != ST_OK) {
+        handler_fail_db(call, db, st, "profiles");
+        return;
     }
+    Herald__V1__ListProfilesResponse *resp = arena_alloc(a, sizeof *resp);
+    if (resp == NULL) {
+        rpc_call_fail(call, ST_EXHAUSTED, "reply too large");
+        return;
+    }
+    herald__v1__list_profiles_response__init(resp);
+    resp->profiles = pg.profiles;
+    resp->n_profiles = pg.n;
+    if (pg.more && pg.n > 0) {
+        const char *last = pg.profiles[pg.n - 1]->profile_id;
+        resp->next_page_token = handler_page_token_encode(a, scope, last, strlen(last));
+        if (resp->next_page_token == NULL)
+            resp->next_page_token = (char *)"";
+    }
+    page_id = arena_printf(a, "s%d|p%d|n%d|a%s@%lld", (int)req->state, (int)req->platform,
+                           (int)size, after ? after : "", (long long)pg.vtime_us);
+    k = cache_key(handler_cache_shared(call), PROFILES_LIST_SCOPE, page_id, pg.version);
+    handler_cache_put(call, k, &resp->base, LIST_TTL_S);
+    free(k);
     done(resp, call);
 }
 

@@ -11,9 +11,11 @@
  * arm statistics -> Recommend chain (and a late observation scoring a post
  * at once, a simulated decision never learnt from), GetInsights and
  * GetBestTimes served from the cache and never stale after a new outcome or
- * audience, SetArmEnabled (the disabled arm is never recommended),
- * recently used and excluded topics, ListArms paging, RecordReplies
- * sentiment, RecordFollowerSnapshots, UpsertTopics / ListTrends (a rising
+ * audience (a hit is the stored fresh reply byte for byte but for
+ * `cached`; a corrupted, truncated, untagged or other-typed entry is a
+ * miss), SetArmEnabled (the disabled arm is never recommended), recently
+ * used and excluded topics, ListArms paging, RecordReplies sentiment,
+ * RecordFollowerSnapshots, UpsertTopics / ListTrends (a rising
  * topic first, filters, paging, per-profile scope), UpdateAudience and
  * RecomputeOutcomes (switch versions, deterministic re-runs).
  *
@@ -27,6 +29,8 @@
 
 #include <cmocka.h>
 
+#include "cache.h"
+#include "learning_store.h"
 #include "test_learning_svc_support.h"
 
 static ls_env E;
@@ -656,6 +660,164 @@ static void insights_cached_and_invalidated(void **state)
     assert_true(has_violation("profile_id"));
 }
 
+/* ---- cache hits are the stored bytes; a corrupt entry is a miss ---- */
+
+/* m packed into a new buffer the caller frees. */
+static uint8_t *packed(const ProtobufCMessage *m, size_t *len)
+{
+    *len = protobuf_c_message_get_packed_size(m);
+    uint8_t *b = xmalloc(*len + 1);
+    protobuf_c_message_pack(m, b);
+    return b;
+}
+
+/* Asserts that a and b pack to the same bytes. */
+static void assert_same_bytes(const ProtobufCMessage *a, const ProtobufCMessage *b)
+{
+    size_t na = 0, nb = 0;
+    uint8_t *pa = packed(a, &na);
+    uint8_t *pb = packed(b, &nb);
+    assert_int_equal(na, nb);
+    assert_memory_equal(pa, pb, na);
+    free(pa);
+    free(pb);
+}
+
+/* redis-cli on heraldd's Redis database; args are appended as given. */
+static int redis_cli(const cache_url *u, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int redis_cli(const cache_url *u, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *args = xvasprintf(fmt, ap);
+    va_end(ap);
+    int rc = u->path[0] != '\0'
+                 ? tsh("redis-cli -s %s -n %d %s >/dev/null", u->path, u->db, args)
+                 : tsh("redis-cli -h %s -p %d -n %d %s >/dev/null", u->host, u->port, u->db, args);
+    free(args);
+    return rc;
+}
+
+static void hit_is_the_stored_fresh_reply_and_corruption_a_miss(void **state)
+{
+    (void)state;
+    enum { WINDOW = 14, TOP_N = 7, ENV_HEAD = 16 }; /* cache.c: magic, length, FNV-1a 64 */
+    static const char tag[] = "\007pb1 herald.v1.GetInsightsResponse\n";
+    const size_t tag_len = sizeof tag - 1;
+    Herald__V1__GetInsightsRequest req = HERALD__V1__GET_INSIGHTS_REQUEST__INIT;
+    Herald__V1__GetInsightsResponse *fresh = NULL, *hit = NULL, *r = NULL;
+    req.profile_id = (char *)"beta";
+    req.window_days = WINDOW;
+    req.top_n = TOP_N;
+
+    /* the key heraldd uses (svc_learning.c), on heraldd's Redis database */
+    cache_options o;
+    cache_options_init(&o);
+    o.url = E.redis;
+    o.timeout_ms = 2000;
+    char *err = NULL;
+    cache *c = cache_new(&o, &err);
+    assert_non_null(c);
+    cache_conn *cc = cache_open(c);
+    cache_url u;
+    char uerr[200];
+    assert_true(cache_url_parse(E.redis, &u, uerr, sizeof uerr));
+    int64_t ver = 0, vtime = 0;
+    assert_int_equal(lstore_learning_version(E.db, 5000, "beta", &ver, &vtime), ST_OK);
+    char id[128];
+    snprintf(id, sizeof id, "beta@%lld|w%d|n%d", (long long)vtime, WINDOW, TOP_N);
+    char *key = cache_key(c, "insights", id, ver);
+    assert_int_equal(cache_del(cc, key), CACHE_OK);
+
+    /* a miss computes and stores; the hit is that reply, byte for byte, but
+     * for cached */
+    assert_int_equal(ls_get_insights(&E, &req, &fresh), 0);
+    assert_false(fresh->cached);
+    assert_int_equal(ls_get_insights(&E, &req, &hit), 0);
+    assert_true(hit->cached);
+    fresh->cached = true;
+    assert_same_bytes(&fresh->base, &hit->base);
+
+    /* stored: the type tag, then the hit's bytes; the tag's first byte is
+     * no protobuf field, so no parser takes the entry for a message */
+    uint8_t *v = NULL;
+    size_t n = 0, hit_len = 0;
+    uint8_t *hit_bytes = packed(&hit->base, &hit_len);
+    assert_int_equal(cache_get(cc, key, &v, &n), CACHE_OK);
+    assert_int_equal(n, tag_len + hit_len);
+    assert_memory_equal(v, tag, tag_len);
+    assert_memory_equal(v + tag_len, hit_bytes, hit_len);
+    assert_null(
+        protobuf_c_message_unpack(&herald__v1__get_insights_response__descriptor, NULL, n, v));
+    free(v);
+
+    /* each a miss, answered with a freshly computed reply, after which the
+     * entry is rewritten and hits again */
+    uint8_t *other = xmalloc(hit_len + 64);
+    static const char other_tag[] = "\007pb1 herald.v1.GetBestTimesResponse\n";
+    memcpy(other, other_tag, sizeof other_tag - 1);
+    memcpy(other + sizeof other_tag - 1, hit_bytes, hit_len);
+    for (int k = 0; k < 4; k++) {
+        switch (k) {
+        case 0: /* one byte of the message changed in Redis */
+            assert_int_equal(redis_cli(&u, "SETRANGE '%s' %zu '%c'", key, ENV_HEAD + tag_len + 2,
+                                       hit_bytes[2] == 'X' ? 'Y' : 'X'),
+                             0);
+            break;
+        case 1: /* the tail cut off */
+            assert_int_equal(redis_cli(&u,
+                                       "EVAL \"local v = redis.call('GET', KEYS[1]) return "
+                                       "redis.call('SET', KEYS[1], string.sub(v, 1, -4))\" 1 '%s'",
+                                       key),
+                             0);
+            break;
+        case 2: /* a sound entry of the older, untagged layout */
+            assert_int_equal(cache_set(cc, key, hit_bytes, hit_len, 60), CACHE_OK);
+            break;
+        default: /* a sound entry tagged with another type */
+            assert_int_equal(cache_set(cc, key, other, sizeof other_tag - 1 + hit_len, 60),
+                             CACHE_OK);
+            break;
+        }
+        Herald__V1__GetInsightsResponse *again = NULL;
+        assert_int_equal(ls_get_insights(&E, &req, &r), 0);
+        assert_false(r->cached);
+        assert_string_equal(r->profile_id, "beta");
+        assert_int_equal(r->window_days, WINDOW);
+        assert_int_equal(r->n_scopes, hit->n_scopes);
+        assert_string_equal(r->reward_version, hit->reward_version);
+        assert_int_equal(ls_get_insights(&E, &req, &again), 0);
+        assert_true(again->cached);
+        r->cached = true;
+        assert_same_bytes(&r->base, &again->base);
+        herald__v1__get_insights_response__free_unpacked(r, NULL);
+        herald__v1__get_insights_response__free_unpacked(again, NULL);
+    }
+
+    /* GetBestTimes: the same, byte for byte */
+    Herald__V1__GetBestTimesRequest bt = HERALD__V1__GET_BEST_TIMES_REQUEST__INIT;
+    Herald__V1__GetBestTimesResponse *t1 = NULL, *t2 = NULL;
+    bt.profile_id = (char *)"beta";
+    bt.top_n = 11;
+    assert_int_equal(ls_get_best_times(&E, &bt, &t1), 0);
+    assert_int_equal(ls_get_best_times(&E, &bt, &t2), 0);
+    assert_true(t2->cached);
+    if (!t1->cached) /* else another test cached it first: t1 is a hit too */
+        t1->cached = true;
+    assert_same_bytes(&t1->base, &t2->base);
+    herald__v1__get_best_times_response__free_unpacked(t1, NULL);
+    herald__v1__get_best_times_response__free_unpacked(t2, NULL);
+
+    free(other);
+    free(hit_bytes);
+    herald__v1__get_insights_response__free_unpacked(fresh, NULL);
+    herald__v1__get_insights_response__free_unpacked(hit, NULL);
+    free(key);
+    cache_close(cc);
+    cache_free(c);
+}
+
 /* ---- ListArms ---- */
 
 static void list_arms_paging(void **state)
@@ -1137,6 +1299,7 @@ int main(void)
         cmocka_unit_test(outcome_job_feeds_arms_and_recommend),
         cmocka_unit_test(set_arm_enabled_and_exclusions),
         cmocka_unit_test(insights_cached_and_invalidated),
+        cmocka_unit_test(hit_is_the_stored_fresh_reply_and_corruption_a_miss),
         cmocka_unit_test(list_arms_paging),
         cmocka_unit_test(replies_and_snapshots),
         cmocka_unit_test(topics_and_trends),
