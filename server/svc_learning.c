@@ -1164,12 +1164,11 @@ static void learning_get_insights(Herald__V1__LearningService_Service *svc,
     db_conn *db = handler_db(call);
     if (db == NULL)
         return;
-    const char *what = arena_printf(a, "profile %s", req->profile_id);
 
     int64_t ver = 0, vtime = 0;
     status st = lstore_learning_version(db, handler_budget_ms(call), req->profile_id, &ver, &vtime);
     if (st != ST_OK) {
-        handler_fail_db(call, db, st, what);
+        handler_fail_db(call, db, st, arena_printf(a, "profile %s", req->profile_id));
         return;
     }
     const char *key = versioned_key(
@@ -1196,7 +1195,7 @@ static void learning_get_insights(Herald__V1__LearningService_Service *svc,
     else
         db_rollback(db);
     if (st != ST_OK) {
-        handler_fail_db(call, db, st, what);
+        handler_fail_db(call, db, st, arena_printf(a, "profile %s", req->profile_id));
         return;
     }
     const tz_zone *z = NULL;
@@ -1243,12 +1242,11 @@ static void learning_get_best_times(Herald__V1__LearningService_Service *svc,
     db_conn *db = handler_db(call);
     if (db == NULL)
         return;
-    const char *what = arena_printf(a, "profile %s", req->profile_id);
 
     int64_t ver = 0, vtime = 0;
     status st = lstore_learning_version(db, handler_budget_ms(call), req->profile_id, &ver, &vtime);
     if (st != ST_OK) {
-        handler_fail_db(call, db, st, what);
+        handler_fail_db(call, db, st, arena_printf(a, "profile %s", req->profile_id));
         return;
     }
     const char *key = versioned_key(
@@ -1276,7 +1274,7 @@ static void learning_get_best_times(Herald__V1__LearningService_Service *svc,
     else
         db_rollback(db);
     if (st != ST_OK) {
-        handler_fail_db(call, db, st, what);
+        handler_fail_db(call, db, st, arena_printf(a, "profile %s", req->profile_id));
         return;
     }
 

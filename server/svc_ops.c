@@ -312,13 +312,12 @@ static void ops_get_profile(Herald__V1__OpsService_Service *svc,
     db_conn *db = handler_db(call);
     if (db == NULL)
         return;
-    const char *what = arena_printf(a, "profile %s", req->profile_id);
 
     /* The version from PostgreSQL, then the copy under that version. */
     int64_t rev = 0, create_us = 0;
     status st = profile_version(db, handler_budget_ms(call), req->profile_id, &rev, &create_us);
     if (st != ST_OK) {
-        handler_fail_db(call, db, st, what);
+        handler_fail_db(call, db, st, arena_printf(a, "profile %s", req->profile_id));
         return;
     }
     const char *key = profile_key(call, req->profile_id, create_us, rev);
@@ -327,7 +326,7 @@ static void ops_get_profile(Herald__V1__OpsService_Service *svc,
     Herald__V1__Profile *p = NULL;
     st = profile_get(db, handler_budget_ms(call), a, req->profile_id, &p);
     if (st != ST_OK) {
-        handler_fail_db(call, db, st, what);
+        handler_fail_db(call, db, st, arena_printf(a, "profile %s", req->profile_id));
         return;
     }
     /* cached under the version it was read at (a write may have come in between) */
