@@ -237,18 +237,53 @@ static double proc_cpu_s(long pid)
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
-/* CPU seconds of the PostgreSQL postmaster PG_PID (the services fixture)
- * and its children (the backends); -1 without PG_PID. */
-static double pg_cpu_s(void)
+/* The postmaster's pid: $PG_PID, else PG_PID= in $HERALD_TEST_SERVICES_DIR/env
+ * (the services fixture); 0 if neither. */
+static long pg_postmaster(void)
 {
     const char *s = getenv("PG_PID");
-    if (s == NULL)
-        return -1;
-    long pm = strtol(s, NULL, 10);
-    double total = proc_cpu_s(pm);
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%ld/task/%ld/children", pm, pm);
+    if (s != NULL)
+        return strtol(s, NULL, 10);
+    const char *dir = getenv("HERALD_TEST_SERVICES_DIR");
+    if (dir == NULL)
+        return 0;
+    char path[4096], line[512];
+    (void)snprintf(path, sizeof path, "%s/env", dir);
     FILE *f = fopen(path, "r");
+    long pid = 0;
+    while (f != NULL && fgets(line, sizeof line, f) != NULL)
+        if (sscanf(line, "PG_PID='%ld'", &pid) == 1 || sscanf(line, "PG_PID=%ld", &pid) == 1)
+            break;
+    if (f != NULL)
+        (void)fclose(f);
+    return pid;
+}
+
+/* CPU seconds of the postmaster pm with its reaped children (cutime,
+ * cstime) and its live children (the backends); -1 if pm is unreadable. A
+ * backend that exits between two samples moves from the second term to the
+ * first, so differences stay whole. */
+static double pg_cpu_s(long pm)
+{
+    char path[64], buf[1024];
+    if (pm <= 0)
+        return -1;
+    (void)snprintf(path, sizeof path, "/proc/%ld/stat", pm);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    (void)fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')');
+    unsigned long long ut = 0, st = 0;
+    long long cut = 0, cst = 0;
+    if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %lld %lld",
+                            &ut, &st, &cut, &cst) != 4)
+        return -1;
+    double total = (double)(ut + st + (unsigned long long)(cut + cst)) / (double)sysconf(_SC_CLK_TCK);
+    (void)snprintf(path, sizeof path, "/proc/%ld/task/%ld/children", pm, pm);
+    f = fopen(path, "r");
     if (f == NULL)
         return total;
     long child;
@@ -257,7 +292,7 @@ static double pg_cpu_s(void)
         if (c > 0)
             total += c;
     }
-    fclose(f);
+    (void)fclose(f);
     return total;
 }
 
@@ -346,7 +381,8 @@ int main(int argc, char **argv)
     atomic_store(&g_claims, 0);
     atomic_store(&g_empty, 0);
 
-    double hd_cpu0 = proc_cpu_s((long)g_hd.pid), pg_cpu0 = pg_cpu_s(), me_cpu0 = self_cpu_s();
+    long pm = pg_postmaster();
+    double hd_cpu0 = proc_cpu_s((long)g_hd.pid), pg_cpu0 = pg_cpu_s(pm), me_cpu0 = self_cpu_s();
     int64_t t0 = now_mono_us();
     for (int t = 0; t < g_executors; t++)
         pthread_create(&th[t], NULL, executor_main, (void *)(intptr_t)t);
@@ -360,7 +396,7 @@ int main(int argc, char **argv)
     for (int t = 0; t < g_executors; t++)
         pthread_join(th[t], NULL);
     double secs = (double)(now_mono_us() - t0) / 1e6;
-    double hd_cpu = proc_cpu_s((long)g_hd.pid) - hd_cpu0, pg_cpu = pg_cpu_s() - pg_cpu0,
+    double hd_cpu = proc_cpu_s((long)g_hd.pid) - hd_cpu0, pg_cpu = pg_cpu_s(pm) - pg_cpu0,
            me_cpu = self_cpu_s() - me_cpu0;
     int64_t published = tdb_int(db, "SELECT count(*) FROM posts WHERE state = 'published'");
     int64_t attempts = tdb_int(db, "SELECT count(*) FROM publish_attempts");
