@@ -181,11 +181,28 @@ static const char *build_join(build *b, const char *scope, const char *name)
     return arena_strndup(b->ds->names, b->tmp.data, b->tmp.len);
 }
 
+/* protobuf's identifier: [A-Za-z_][A-Za-z0-9_]*. Anything else (a dot, a
+ * byte over 0x7F) would make full names that do not look themselves up. */
+static bool is_ident(const char *s, size_t n)
+{
+    if (n == 0 || (s[0] >= '0' && s[0] <= '9'))
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_'))
+            return false;
+    }
+    return true;
+}
+
 static bool build_add(build *b, const char *scope, const char *name, descset_kind kind,
                       const descset_file *f, const void *proto, const char **full_out)
 {
     if (!name || !name[0])
         return build_fail(b, xasprintf("%s: a definition has no name", f->name));
+    if (kind != DESCSET_PACKAGE && !is_ident(name, strlen(name)))
+        return build_fail(b, xasprintf("%s: a definition's name is not an identifier", f->name));
     const char *full = build_join(b, scope, name);
     if (!full)
         return build_fail(b, xasprintf("%s: symbol names exceed the size budget", f->name));
@@ -253,6 +270,13 @@ static bool build_file_symbols(build *b, const descset_file *f)
     /* "a.b.c" registers "a", "a.b" and "a.b.c", as protobuf's pool does. */
     if (pkg[0]) {
         size_t n = strlen(pkg);
+        for (size_t i = 0, start = 0; i <= n; i++)
+            if (i == n || pkg[i] == '.') {
+                if (!is_ident(pkg + start, i - start))
+                    return build_fail(b, xasprintf("%s: the package name is not dotted identifiers",
+                                                   f->name));
+                start = i + 1;
+            }
         for (size_t i = 0; i <= n; i++) {
             if (i < n && pkg[i] != '.')
                 continue;

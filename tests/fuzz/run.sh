@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # tests/fuzz/run.sh - build the libFuzzer targets with clang and run each one.
 #
-#   tests/fuzz/run.sh [-t SECONDS] [--build DIR] [TARGET...]
+#   tests/fuzz/run.sh [-t SECONDS] [-s SEED] [--build DIR] [TARGET...]
 #
 # Builds DIR (default build-fuzz/) with clang, -DHERALD_FUZZ=ON and
 # -fsanitize=fuzzer,address,undefined (our libraries with fuzzer-no-link, so
 # libFuzzer sees their coverage), then runs every target (or the ones named)
 # for SECONDS each (default 60, as CI runs them) with
 #   -rss_limit_mb=512 -timeout=1 -max_len=65536
+# and -seed=SEED (default 0: libFuzzer draws one, printed in the log). CI
+# passes a fixed seed so that a run is repeatable and a red CI reproduces;
+# exploratory runs leave it random and run longer (-t 600).
 # over a working copy of its committed seeds (tests/fuzz/corpus/<target>/;
 # new inputs go to DIR/fuzz-corpus/<target>/, never into the repository).
 # Any crash, sanitizer report, leak, timeout or OOM fails the run; the input
@@ -20,12 +23,14 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd -P)
 BUILD=$ROOT/build-fuzz
 SECONDS_EACH=60
+SEED=0
 TARGETS=()
 while [ $# -gt 0 ]; do
     case "$1" in
     -t) SECONDS_EACH=$2; shift 2 ;;
+    -s) SEED=$2; shift 2 ;;
     --build) BUILD=$2; shift 2 ;;
-    -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,23p' "$0"; exit 0 ;;
     -*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
     *) TARGETS+=("$1"); shift ;;
     esac
@@ -58,7 +63,7 @@ for t in "${TARGETS[@]}"; do
     rc=0
     # The hard timeout is a backstop: libFuzzer stops itself at SECONDS.
     timeout -k 10 $((SECONDS_EACH + 120)) "$BUILD/bin/$t" \
-        -max_total_time="$SECONDS_EACH" -rss_limit_mb=512 -timeout=1 -max_len=65536 \
+        -max_total_time="$SECONDS_EACH" -seed="$SEED" -rss_limit_mb=512 -timeout=1 -max_len=65536 \
         -print_final_stats=1 -artifact_prefix="$BUILD/fuzz-artifacts/$t-" \
         "$work" "$seeds" >"$log" 2>&1 || rc=$?
     took=$(($(date +%s) - t0))
