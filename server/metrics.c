@@ -498,6 +498,13 @@ void metrics_write_db(metrics_writer *w, bool up, const db_stmt_stats *stmts, si
     metrics_family(w, "db_connection_drops_total", METRICS_COUNTER,
                    "PostgreSQL connections dropped after an error.");
     metrics_sample_u64(w, NULL, 0, pool->drops);
+    metrics_family(w, "db_roundtrips_total", METRICS_COUNTER,
+                   "Exchanges with PostgreSQL that waited for its answers (a pipelined flight "
+                   "counts once).");
+    metrics_sample_u64(w, NULL, 0, pool->roundtrips);
+    metrics_family(w, "db_statements_prepared_total", METRICS_COUNTER,
+                   "Statements prepared on a connection (once per text per connection).");
+    metrics_sample_u64(w, NULL, 0, pool->prepares);
 }
 
 void metrics_write_cache(metrics_writer *w, const cache_stats *cs)

@@ -852,6 +852,7 @@ static void db_and_cache_families(void **state)
     double err0 = series(t, err_key) < 0 ? 0 : series(t, err_key);
     double hit0 = series(t, "cache_requests_total{result=\"hit\"}");
     double miss0 = series(t, "cache_requests_total{result=\"miss\"}");
+    double rt0 = series(t, "db_roundtrips_total");
     free(t);
 
     db_conn *db = db_open(&dbo);
@@ -887,6 +888,9 @@ static void db_and_cache_families(void **state)
         series(t, ok_key));
     assert_true(series(t, "db_pool_open_connections") >= 1);
     assert_true(series(t, "db_connects_total") >= 1);
+    /* each db_run above is one round trip (the pinger adds its own) */
+    assert_true(series(t, "db_roundtrips_total") - rt0 >= 7);
+    assert_true(series(t, "db_statements_prepared_total") >= 1);
     assert_true(series(t, "cache_requests_total{result=\"hit\"}") - hit0 == 3);
     assert_true(series(t, "cache_requests_total{result=\"miss\"}") - miss0 == 2);
     assert_true(series(t, "cache_breaker_state") == 0);
