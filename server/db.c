@@ -772,6 +772,26 @@ out:
     return st;
 }
 
+/* Writes what libpq holds for the server, reading meanwhile so that neither
+ * side blocks. False on a connection error, or (*timed_out) at the deadline. */
+static bool flush_out(db_conn *db, int64_t wait_deadline_us, bool *timed_out)
+{
+    for (;;) {
+        int f = PQflush(db->pg);
+        if (f == 0)
+            return true;
+        if (f < 0)
+            return false;
+        int w = wait_fd(PQsocket(db->pg), POLLOUT | POLLIN, wait_deadline_us);
+        if (w == 0) {
+            *timed_out = true;
+            return false;
+        }
+        if (w < 0 || !PQconsumeInput(db->pg))
+            return false;
+    }
+}
+
 /* Sends one statement (or a script when multi) and collects its results.
  * On ST_OK *out is the last result (NULL when out is NULL). Connection
  * failures and client-side timeouts drop the connection. */
@@ -797,20 +817,8 @@ static status roundtrip(db_conn *db, const char *name, const char *sql, const db
                                  p ? p->lengths : NULL, p ? p->formats : NULL, 0);
     if (!sent)
         goto conn_error;
-    for (;;) {
-        int f = PQflush(db->pg);
-        if (f == 0)
-            break;
-        if (f < 0)
-            goto conn_error;
-        int w = wait_fd(PQsocket(db->pg), POLLOUT | POLLIN, wait_deadline_us);
-        if (w == 0) {
-            timed_out = true;
-            goto conn_error;
-        }
-        if (w < 0 || !PQconsumeInput(db->pg))
-            goto conn_error;
-    }
+    if (!flush_out(db, wait_deadline_us, &timed_out))
+        goto conn_error;
     for (;;) {
         while (PQisBusy(db->pg)) {
             int w = wait_fd(PQsocket(db->pg), POLLIN, wait_deadline_us);
@@ -1042,20 +1050,8 @@ static status flight(db_conn *db, fl_stmt *s, int n, bool commit, int64_t wait_d
             goto conn_error;
     if (!PQpipelineSync(db->pg))
         goto conn_error;
-    for (;;) {
-        int f = PQflush(db->pg);
-        if (f == 0)
-            break;
-        if (f < 0)
-            goto conn_error;
-        int w = wait_fd(PQsocket(db->pg), POLLOUT | POLLIN, wait_deadline_us);
-        if (w == 0) {
-            timed_out = true;
-            goto conn_error;
-        }
-        if (w < 0 || !PQconsumeInput(db->pg))
-            goto conn_error;
-    }
+    if (!flush_out(db, wait_deadline_us, &timed_out))
+        goto conn_error;
 
     /* Every op answers with its results and then NULL (a Parse first has
      * its own); ops after an error answer PIPELINE_ABORTED; then the Sync. */
