@@ -13,6 +13,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "lcache.h"
 #include "util.h"
 
 /* Envelope: magic, payload length (LE u32), FNV-1a 64 of the payload (LE). */
@@ -26,6 +27,7 @@ struct cache {
     int breaker_failures;
     int64_t breaker_open_ms;
     char *prefix;
+    lcache *local; /* the in-process tier; NULL when off or Redis is not configured */
     /* breaker: consecutive failures, reopen time (0 = closed), probe token */
     atomic_int fails;
     atomic_int_fast64_t open_until_ms;
@@ -52,6 +54,7 @@ void cache_options_init(cache_options *o)
     o->breaker_failures = 3;
     o->breaker_open_ms = 5000;
     o->prefix = "herald:";
+    o->local_bytes = 0;
 }
 
 /* ---------------------------------------------------------------- URL */
@@ -242,6 +245,7 @@ cache *cache_new(const cache_options *o, char **err)
             return NULL;
         }
         c->configured = true;
+        c->local = lcache_new(o->local_bytes);
     }
     return c;
 }
@@ -251,6 +255,7 @@ void cache_free(cache *c)
     if (c == NULL)
         return;
     memset(c->url.password, 0, sizeof c->url.password);
+    lcache_free(c->local);
     free(c->prefix);
     free(c);
 }
@@ -258,6 +263,11 @@ void cache_free(cache *c)
 bool cache_configured(const cache *c)
 {
     return c != NULL && c->configured;
+}
+
+lcache *cache_local(const cache *c)
+{
+    return c != NULL ? c->local : NULL;
 }
 
 char *cache_key(const cache *c, const char *ns, const char *id, int64_t version)
@@ -385,6 +395,52 @@ static redisReply *command(cache_conn *cc, const char *what, int argc, const cha
     return r;
 }
 
+/* A command of a pipeline (run_n). */
+typedef struct cmd {
+    int argc;
+    const char **argv;
+    const size_t *lens;
+    redisReply *reply; /* out; the caller frees */
+} cmd;
+
+/* Sends n commands in one write and reads their n replies (one round
+ * trip). false as command() does (all replies freed and NULL). */
+static bool command_n(cache_conn *cc, const char *what, cmd *cmds, int n, bool *io)
+{
+    bool ok = true;
+    *io = false;
+    for (int i = 0; i < n; i++) {
+        cmds[i].reply = NULL;
+        if (redisAppendCommandArgv(cc->ctx, cmds[i].argc, cmds[i].argv, cmds[i].lens) != REDIS_OK)
+            *io = true;
+    }
+    for (int i = 0; i < n && !*io; i++) {
+        void *r = NULL;
+        if (redisGetReply(cc->ctx, &r) != REDIS_OK || r == NULL)
+            *io = true;
+        cmds[i].reply = r;
+    }
+    if (*io) {
+        set_err(cc, what, cc->ctx->errstr[0] ? cc->ctx->errstr : "I/O error");
+        drop(cc);
+        ok = false;
+    }
+    for (int i = 0; i < n && ok; i++) {
+        if (cmds[i].reply->type == REDIS_REPLY_ERROR) {
+            set_err(cc, what, cmds[i].reply->str);
+            ok = false;
+        }
+    }
+    if (!ok) {
+        for (int i = 0; i < n; i++) {
+            if (cmds[i].reply != NULL)
+                freeReplyObject(cmds[i].reply);
+            cmds[i].reply = NULL;
+        }
+    }
+    return ok;
+}
+
 static bool connect_now(cache_conn *cc)
 {
     cache *c = cc->c;
@@ -468,19 +524,18 @@ static void pipe_restore(pipe_guard *g)
     pthread_sigmask(SIG_SETMASK, &g->old, NULL);
 }
 
-/* Runs one command through the breaker. Returns the reply (caller frees),
- * or NULL with *rc = CACHE_BYPASS / CACHE_ERROR. */
-static redisReply *run(cache_conn *cc, const char *what, int argc, const char **argv,
-                       const size_t *lens, cache_rc *rc)
+/* Runs n pipelined commands through the breaker. true with every
+ * cmds[i].reply set (caller frees), or false with *rc = CACHE_BYPASS /
+ * CACHE_ERROR. */
+static bool run_n(cache_conn *cc, const char *what, cmd *cmds, int n, cache_rc *rc)
 {
     cache *c = cc->c;
     bool probe;
-    redisReply *r = NULL;
 
     if (!c->configured || !breaker_admit(c, &probe)) {
         atomic_fetch_add(&c->bypasses, 1);
         *rc = CACHE_BYPASS;
-        return NULL;
+        return false;
     }
     bool io = true;
     pipe_guard g;
@@ -489,13 +544,13 @@ static redisReply *run(cache_conn *cc, const char *what, int argc, const char **
         pipe_restore(&g);
         goto failed;
     }
-    r = command(cc, what, argc, argv, lens, &io);
+    bool ok = command_n(cc, what, cmds, n, &io);
     pipe_restore(&g);
-    if (r == NULL)
+    if (!ok)
         goto failed;
     breaker_success(c, probe);
     *rc = CACHE_OK;
-    return r;
+    return true;
 failed:
     /* An error reply (WRONGTYPE on a foreign key, say) means Redis answered:
      * it counts as an error but does not push the breaker. */
@@ -505,7 +560,16 @@ failed:
         breaker_success(c, probe);
     atomic_fetch_add(&c->errors, 1);
     *rc = CACHE_ERROR;
-    return NULL;
+    return false;
+}
+
+/* Runs one command through the breaker. Returns the reply (caller frees),
+ * or NULL with *rc = CACHE_BYPASS / CACHE_ERROR. */
+static redisReply *run(cache_conn *cc, const char *what, int argc, const char **argv,
+                       const size_t *lens, cache_rc *rc)
+{
+    cmd one = { .argc = argc, .argv = argv, .lens = lens };
+    return run_n(cc, what, &one, 1, rc) ? one.reply : NULL;
 }
 
 /* ---------------------------------------------------------------- get / set */
@@ -534,39 +598,61 @@ static uint64_t get_le(const uint8_t *p, int n)
     return v;
 }
 
+/* A GET reply: our envelope's payload copied into *val, or a miss. */
+static cache_rc unwrap(cache_conn *cc, const redisReply *r, uint8_t **val, size_t *len)
+{
+    if (r->type == REDIS_REPLY_NIL)
+        return CACHE_MISS;
+    if (r->type != REDIS_REPLY_STRING || r->len < ENV_HEAD || memcmp(r->str, ENV_MAGIC, 4) != 0 ||
+        get_le((const uint8_t *)r->str + 4, 4) != (uint64_t)r->len - ENV_HEAD ||
+        get_le((const uint8_t *)r->str + 8, 8) !=
+            fnv64((const uint8_t *)r->str + ENV_HEAD, (size_t)r->len - ENV_HEAD)) {
+        set_err(cc, "GET", "value is not a Herald cache entry");
+        return CACHE_MISS; /* garbage: someone else's or corrupted */
+    }
+    size_t n = (size_t)r->len - ENV_HEAD;
+    uint8_t *copy = xmalloc(n + 1);
+    memcpy(copy, r->str + ENV_HEAD, n);
+    copy[n] = '\0';
+    *val = copy;
+    *len = n;
+    return CACHE_OK;
+}
+
 cache_rc cache_get(cache_conn *cc, const char *key, uint8_t **val, size_t *len)
+{
+    return cache_get_ttl(cc, key, val, len, NULL);
+}
+
+cache_rc cache_get_ttl(cache_conn *cc, const char *key, uint8_t **val, size_t *len, int64_t *ttl_ms)
 {
     cache_rc rc;
     cache *c = cc->c;
 
     *val = NULL;
     *len = 0;
+    if (ttl_ms != NULL)
+        *ttl_ms = 0;
     if (key == NULL || key[0] == '\0')
         return CACHE_EINVAL;
-    const char *argv[] = { "GET", key };
+    const char *get_argv[] = { "GET", key };
+    const char *ttl_argv[] = { "PTTL", key };
     size_t lens[] = { 3, strlen(key) };
-    redisReply *r = run(cc, "GET", 2, argv, lens, &rc);
-    if (r == NULL)
+    size_t ttl_lens[] = { 4, strlen(key) };
+    cmd cmds[] = { { .argc = 2, .argv = get_argv, .lens = lens },
+                   { .argc = 2, .argv = ttl_argv, .lens = ttl_lens } };
+    if (!run_n(cc, "GET", cmds, ttl_ms != NULL ? 2 : 1, &rc))
         return rc;
-    if (r->type == REDIS_REPLY_NIL) {
-        rc = CACHE_MISS;
-    } else if (r->type != REDIS_REPLY_STRING || r->len < ENV_HEAD ||
-               memcmp(r->str, ENV_MAGIC, 4) != 0 ||
-               get_le((const uint8_t *)r->str + 4, 4) != (uint64_t)r->len - ENV_HEAD ||
-               get_le((const uint8_t *)r->str + 8, 8) !=
-                   fnv64((const uint8_t *)r->str + ENV_HEAD, (size_t)r->len - ENV_HEAD)) {
-        set_err(cc, "GET", "value is not a Herald cache entry");
-        rc = CACHE_MISS; /* garbage: someone else's or corrupted */
-    } else {
-        size_t n = (size_t)r->len - ENV_HEAD;
-        uint8_t *copy = xmalloc(n + 1);
-        memcpy(copy, r->str + ENV_HEAD, n);
-        copy[n] = '\0';
-        *val = copy;
-        *len = n;
-        rc = CACHE_OK;
+    rc = unwrap(cc, cmds[0].reply, val, len);
+    if (ttl_ms != NULL) {
+        /* -1 (no expiry) and -2 (gone since the GET) give 0: not for the
+         * in-process tier */
+        const redisReply *t = cmds[1].reply;
+        if (t->type == REDIS_REPLY_INTEGER && t->integer > 0)
+            *ttl_ms = t->integer;
+        freeReplyObject(cmds[1].reply);
     }
-    freeReplyObject(r);
+    freeReplyObject(cmds[0].reply);
     if (rc == CACHE_OK)
         atomic_fetch_add(&c->hits, 1);
     else

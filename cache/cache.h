@@ -57,6 +57,7 @@ typedef struct cache_options {
     int breaker_failures; /* K consecutive failures that open the breaker, default 3 */
     int breaker_open_ms;  /* T, how long it stays open before one probe, default 5000 */
     const char *prefix;   /* prepended to every key, default "herald:" */
+    size_t local_bytes;   /* bound of the in-process tier (lcache.h); 0 = none, the default */
 } cache_options;
 
 void cache_options_init(cache_options *o);
@@ -83,6 +84,11 @@ cache *cache_new(const cache_options *o, char **err);
 void cache_free(cache *c); /* NULL ok */
 bool cache_configured(const cache *c);
 
+/* The in-process tier (lcache.h; thread-safe), or NULL when
+ * options.local_bytes was 0 or Redis is not configured: without Redis
+ * heraldd runs uncached. */
+struct lcache *cache_local(const cache *c);
+
 /* A worker's connection (lazy). Close with cache_close. Never fails. */
 cache_conn *cache_open(cache *c);
 void cache_close(cache_conn *cc); /* NULL ok */
@@ -90,6 +96,11 @@ void cache_close(cache_conn *cc); /* NULL ok */
 /* On CACHE_OK *val is a new buffer of *len bytes (NUL-terminated for
  * convenience, not counted) the caller frees; otherwise *val is NULL. */
 cache_rc cache_get(cache_conn *cc, const char *key, uint8_t **val, size_t *len);
+/* cache_get and PTTL in one round trip: on CACHE_OK *ttl_ms (when not
+ * NULL) gets the entry's remaining time to live (0 when it has none or it
+ * could not be read): how long an in-process copy may live. */
+cache_rc cache_get_ttl(cache_conn *cc, const char *key, uint8_t **val, size_t *len,
+                       int64_t *ttl_ms);
 /* Stores val under key for ttl_s seconds (> 0). */
 cache_rc cache_set(cache_conn *cc, const char *key, const void *val, size_t len, int ttl_s);
 /* Deletes key (absent is CACHE_OK). Only an optimisation: correctness comes

@@ -151,6 +151,17 @@ static const cfg_key cfg_keys[] = {
     { "redis_url", CFG_STR, F(redis_url, char *), "", 0, 0, CFG_SECRET | CFG_URL,
       "REDIS_URL", NULL, NULL, check_redis_url, NULL,
       "Redis cache; empty = no cache" },
+    { "cache.local_bytes", CFG_BYTES, F(cache_local_bytes, int64_t), "4MiB", 0, 1 * GIB, 0,
+      "HERALD_CACHE_LOCAL_BYTES", NULL, NULL, NULL, NULL,
+      "in-process copy of Redis cache hits (LRU, never kept past the Redis TTL); 0 = off" },
+    { "cache.version_listen", CFG_BOOL, F(cache_version_listen, bool), "true", 0, 0, 0,
+      "HERALD_CACHE_VERSION_LISTEN", NULL, NULL, NULL, NULL,
+      "keep cache versions in memory, pushed by PostgreSQL LISTEN/NOTIFY; off behind a pooler "
+      "without LISTEN (PgBouncer transaction pooling): every cached read asks PostgreSQL" },
+    { "cache.version_stale_ms", CFG_DURATION_MS, F(cache_version_stale_ms, int64_t), "2s", 200, 60000, 0,
+      "HERALD_CACHE_VERSION_STALE_MS", NULL, NULL, NULL, NULL,
+      "longest a replica may serve a cache version older than an acknowledged write if "
+      "notifications stop (heartbeat every half of it)" },
     { "migrate_on_start", CFG_BOOL, F(migrate_on_start, bool), "true", 0, 0, 0,
       "HERALD_MIGRATE_ON_START", NULL, NULL, NULL, NULL,
       "apply pending migrations at start (advisory lock); readiness waits for them" },

@@ -89,31 +89,34 @@ struct config_priv; /* sources, saved argv/env; private to config.c */
 /* The effective settings. Strings are owned by the struct (never NULL after
  * config_load; "" means unset). */
 typedef struct config {
-    char *listen;                /* listen */
-    int workers;                 /* workers */
-    int64_t max_recv_bytes;      /* max_recv_bytes */
-    int64_t call_arena_bytes;    /* call_arena_bytes */
-    int64_t default_deadline_ms; /* default_deadline_ms */
-    int log_level;               /* log.level: LOG_DEBUG.. (log.h) */
-    int log_format;              /* log.format: log_format (log.h) */
-    int64_t shutdown_delay_ms;   /* shutdown.delay_ms */
-    int64_t shutdown_grace_ms;   /* shutdown.grace_ms */
-    char *database_url;          /* database_url (secret) */
-    char *redis_url;             /* redis_url (secret) */
-    bool migrate_on_start;       /* migrate_on_start */
-    bool reflection;             /* reflection */
-    char *health_listen;         /* health_listen ("" = off) */
-    char *admin_listen;          /* admin_listen ("" = off) */
-    int memory_limit_mb;         /* memory.limit_mb (0 = no limit) */
-    int memory_soft_pct;         /* memory.soft_pct */
-    int64_t memory_sample_ms;    /* memory.sample_ms */
-    int64_t db_slow_query_ms;    /* db.slow_query_ms (0 = no slow-query log) */
-    bool db_prepared_statements; /* db.prepared_statements */
-    char *tls_cert;              /* tls.cert (path) */
-    char *tls_key;               /* tls.key (path) */
-    char *tls_client_ca;         /* tls.client_ca (path; set = require client certs) */
-    char *auth_tokens;           /* auth.tokens (secret; auth.h syntax; "" = auth off) */
-    int auth_reflection;         /* auth.reflection: auth_reflection (auth.h) */
+    char *listen;                   /* listen */
+    int workers;                    /* workers */
+    int64_t max_recv_bytes;         /* max_recv_bytes */
+    int64_t call_arena_bytes;       /* call_arena_bytes */
+    int64_t default_deadline_ms;    /* default_deadline_ms */
+    int log_level;                  /* log.level: LOG_DEBUG.. (log.h) */
+    int log_format;                 /* log.format: log_format (log.h) */
+    int64_t shutdown_delay_ms;      /* shutdown.delay_ms */
+    int64_t shutdown_grace_ms;      /* shutdown.grace_ms */
+    char *database_url;             /* database_url (secret) */
+    char *redis_url;                /* redis_url (secret) */
+    int64_t cache_local_bytes;      /* cache.local_bytes (0 = no in-process tier) */
+    bool cache_version_listen;      /* cache.version_listen */
+    int64_t cache_version_stale_ms; /* cache.version_stale_ms */
+    bool migrate_on_start;          /* migrate_on_start */
+    bool reflection;                /* reflection */
+    char *health_listen;            /* health_listen ("" = off) */
+    char *admin_listen;             /* admin_listen ("" = off) */
+    int memory_limit_mb;            /* memory.limit_mb (0 = no limit) */
+    int memory_soft_pct;            /* memory.soft_pct */
+    int64_t memory_sample_ms;       /* memory.sample_ms */
+    int64_t db_slow_query_ms;       /* db.slow_query_ms (0 = no slow-query log) */
+    bool db_prepared_statements;    /* db.prepared_statements */
+    char *tls_cert;                 /* tls.cert (path) */
+    char *tls_key;                  /* tls.key (path) */
+    char *tls_client_ca;            /* tls.client_ca (path; set = require client certs) */
+    char *auth_tokens;              /* auth.tokens (secret; auth.h syntax; "" = auth off) */
+    int auth_reflection;            /* auth.reflection: auth_reflection (auth.h) */
 
     /* the LLM provider (llm.h) */
     char *llm_url;                  /* llm.url ("" = no LLM) */

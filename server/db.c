@@ -75,6 +75,7 @@ struct db_conn {
     char sqlstate[6];
     char constraint[64];
     char method[DB_METHOD_MAX]; /* the RPC this connection is serving (stats) */
+    uint64_t session;           /* connections made by this handle (db_session) */
 };
 
 /* ---------------------------------------------------------------- stats */
@@ -766,6 +767,7 @@ static status ensure_conn(db_conn *db, int64_t deadline_us)
     db->next_connect_ms = 0;
     atomic_fetch_add(&g_open, 1);
     atomic_fetch_add(&g_connects, 1);
+    db->session++;
     st = ST_OK;
 out:
     PQfinish(pg); /* NULL-safe */
@@ -1837,6 +1839,65 @@ status db_version_get(db_conn *db, const char *scope, int64_t *version)
         *version = db_res_int64(res, 0, 0);
     db_res_free(res);
     return st;
+}
+
+/* ---------------------------------------------------------------- notifications */
+
+static bool channel_ok(const char *ch)
+{
+    if (ch == NULL || ch[0] == '\0' || strlen(ch) > 63)
+        return false;
+    for (const char *c = ch; *c; c++) {
+        bool ok = (*c >= 'a' && *c <= 'z') || *c == '_' || (c > ch && *c >= '0' && *c <= '9');
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+status db_listen(db_conn *db, int64_t budget_ms, const char *channel)
+{
+    char sql[96];
+
+    if (!channel_ok(channel))
+        return fail(db, ST_INVALID, "not a channel name");
+    (void)snprintf(sql, sizeof sql, "LISTEN %s", channel);
+    /* In a transaction, LISTEN takes effect at COMMIT: once this returns
+     * ST_OK every later commit's NOTIFY reaches this connection. */
+    return db_run(db, budget_ms, "listen", sql, NULL, NULL);
+}
+
+uint64_t db_session(const db_conn *db)
+{
+    return db->session;
+}
+
+static void notify_drain(db_conn *db, db_notify_fn fn, void *user)
+{
+    PGnotify *n;
+    while ((n = PQnotifies(db->pg)) != NULL) {
+        fn(n->relname, n->extra != NULL ? n->extra : "", user);
+        PQfreemem(n);
+    }
+}
+
+status db_notify_wait(db_conn *db, int wait_ms, db_notify_fn fn, void *user)
+{
+    assert(db->tx == TX_NONE && "db_notify_wait inside a transaction");
+    clear_error(db);
+    if (db->pg == NULL)
+        return fail(db, ST_UNAVAILABLE, "not connected");
+    notify_drain(db, fn, user); /* what arrived with earlier results */
+    int w = wait_fd(PQsocket(db->pg), POLLIN,
+                    now_mono_us() + (int64_t)(wait_ms > 0 ? wait_ms : 0) * 1000);
+    if (w != 0 && (w < 0 || !PQconsumeInput(db->pg) || PQstatus(db->pg) == CONNECTION_BAD)) {
+        char line[160];
+        first_line(PQerrorMessage(db->pg), line, sizeof line);
+        drop_conn(db);
+        return fail(db, ST_UNAVAILABLE, "listening connection lost: %s", line);
+    }
+    notify_drain(db, fn, user);
+    return ST_OK;
 }
 
 /* ---------------------------------------------------------------- readiness pinger */

@@ -286,6 +286,34 @@ status db_version_bump(db_conn *db, const char *scope, int64_t *version);
 /* Inside a transaction: the current version of scope (0 when never bumped). */
 status db_version_get(db_conn *db, const char *scope, int64_t *version);
 
+/* ---- notifications (LISTEN / NOTIFY) ----
+ * For a thread that owns a db_conn only to listen (vercache.c). The
+ * subscription belongs to the server session: a dropped connection loses
+ * it, and the reconnect that the next call makes does not restore it;
+ * db_session() tells the two apart. */
+
+/* LISTEN channel ([a-z_][a-z0-9_]*, at most 63 bytes; else ST_INVALID) in
+ * its own transaction within budget_ms, connecting if needed. On ST_OK
+ * every transaction that commits afterwards with NOTIFY channel reaches
+ * this connection. */
+status db_listen(db_conn *db, int64_t budget_ms, const char *channel);
+
+/* How many connections this handle has made so far (0: none yet). A value
+ * other than the one read after db_listen means that subscription is gone. */
+uint64_t db_session(const db_conn *db);
+
+/* Called once per notification; channel and payload are borrowed for the
+ * call only. */
+typedef void (*db_notify_fn)(const char *channel, const char *payload, void *user);
+
+/* Outside a transaction: hands every notification received so far to fn,
+ * waits up to wait_ms (0: not at all) for the connection to have more
+ * input and hands those over too. ST_OK also when nothing came;
+ * ST_UNAVAILABLE when there is no connection or it broke (then dropped).
+ * Notifications that arrive during other statements on db (db_ping) are
+ * kept by libpq and handed over by the next call. */
+status db_notify_wait(db_conn *db, int wait_ms, db_notify_fn fn, void *user);
+
 /* ---- statistics (process-wide; any thread) ---- */
 
 enum { DB_LATENCY_BUCKETS = 14, DB_STMT_NAME_MAX = 64, DB_STMT_SLOTS = 256, DB_METHOD_MAX = 96 };

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lcache.h"
 #include "log.h"
 #include "tz.h"
 #include "util.h"
@@ -811,19 +812,11 @@ static void cache_tag_write(uint8_t *p, const ProtobufCMessageDescriptor *d)
     p[sizeof CACHE_TAG - 1 + n] = '\n';
 }
 
-bool handler_cache_reply(rpc_call *call, const char *key, const ProtobufCMessageDescriptor *d)
+/* Sends a tagged entry's message as call's reply; false (a miss) when the
+ * tag is not d's. */
+static bool cache_send(rpc_call *call, const char *key, const uint8_t *val, size_t len,
+                       const ProtobufCMessageDescriptor *d)
 {
-    cache_conn *cc = handler_cache(call);
-    uint8_t *val = NULL;
-    size_t len = 0;
-    if (cc == NULL || key == NULL)
-        return false;
-    int64_t t0 = now_mono_us();
-    cache_rc rc = cache_get(cc, key, &val, &len);
-    if (rc == CACHE_ERROR)
-        cache_failed(call, cc, "get", t0);
-    if (rc != CACHE_OK)
-        return false;
     size_t tag = cache_tag_len(d);
     bool ok = len >= tag && memcmp(val, CACHE_TAG, sizeof CACHE_TAG - 1) == 0 &&
               memcmp(val + sizeof CACHE_TAG - 1, d->name, tag - sizeof CACHE_TAG) == 0 &&
@@ -835,6 +828,32 @@ bool handler_cache_reply(rpc_call *call, const char *key, const ProtobufCMessage
                           LOG_S("type", d->name) };
         log_event(LOG_DEBUG, "cache entry of another type or layout: a miss", f, 3);
     }
+    return ok;
+}
+
+bool handler_cache_reply(rpc_call *call, const char *key, const ProtobufCMessageDescriptor *d)
+{
+    cache_conn *cc = handler_cache(call);
+    uint8_t *val = NULL;
+    size_t len = 0;
+    int64_t ttl_ms = 0;
+    if (cc == NULL || key == NULL)
+        return false;
+    lcache *local = cache_local(handler_cache_shared(call));
+    int64_t t0 = now_mono_us();
+    if (lcache_get(local, key, t0, &val, &len)) {
+        bool ok = cache_send(call, key, val, len, d);
+        free(val);
+        return ok;
+    }
+    cache_rc rc = cache_get_ttl(cc, key, &val, &len, local != NULL ? &ttl_ms : NULL);
+    if (rc == CACHE_ERROR)
+        cache_failed(call, cc, "get", t0);
+    if (rc != CACHE_OK)
+        return false;
+    bool ok = cache_send(call, key, val, len, d);
+    if (ok && ttl_ms > 0)
+        lcache_put(local, key, val, len, t0 + ttl_ms * 1000);
     free(val);
     return ok;
 }
@@ -852,8 +871,13 @@ void handler_cache_put(rpc_call *call, const char *key, const ProtobufCMessage *
     cache_tag_write(buf, msg->descriptor);
     n = protobuf_c_message_pack(msg, buf + tag);
     int64_t t0 = now_mono_us();
-    if (cache_set(cc, key, buf, tag + n, ttl_s) == CACHE_ERROR)
+    cache_rc rc = cache_set(cc, key, buf, tag + n, ttl_s);
+    if (rc == CACHE_ERROR)
         cache_failed(call, cc, "set", t0);
+    /* the in-process copy only of what Redis holds, and never longer */
+    if (rc == CACHE_OK)
+        lcache_put(cache_local(handler_cache_shared(call)), key, buf, tag + n,
+                   t0 + (int64_t)ttl_s * 1000000);
 }
 
 /* ---------------------------------------------------------------- mutations */

@@ -208,17 +208,21 @@ uint8_t *handler_pack(rpc_call *call, const ProtobufCMessage *msg, size_t *len);
 
 /* Cache-aside for replies, served as stored bytes. Keys come from
  * cache_key(handler_cache_shared(call), ns, id, version) with the version read
- * from PostgreSQL (cache.h).
+ * from PostgreSQL or the version map (vercache.h; cache.h).
  * put: packs msg exactly as a later hit must answer (set any "cached" flag
  * before, clear it for the fresh reply after) and stores it for ttl_s (> 0)
- * tagged with msg's type; failures are ignored (the cache is only a copy).
- * reply: on a hit on an entry put with a message of type d, sends its bytes
- * verbatim as call's reply (rpc_call_reply_raw: no unpack, no repack) and
- * returns true: the call has ended, return without calling done. false on
- * any miss (absent, Redis down or bypassed, truncated or corrupted bytes:
- * cache.h's envelope checksum; another type or an older layout: the tag);
- * then compute the reply. The bytes are not decoded: an entry that passes
- * both checks was packed by handler_cache_put.
+ * tagged with msg's type, in Redis and, when Redis took it, in the
+ * in-process tier (cache_local) for as long; failures are ignored (the cache
+ * is only a copy).
+ * reply: looks in the in-process tier, then in Redis (GET with PTTL in one
+ * round trip; a Redis hit is copied into the in-process tier until the
+ * Redis entry expires). On a hit on an entry put with a message of type d,
+ * sends its bytes verbatim as call's reply (rpc_call_reply_raw: no unpack,
+ * no repack) and returns true: the call has ended, return without calling
+ * done. false on any miss (absent, Redis down or bypassed, truncated or
+ * corrupted bytes: cache.h's envelope checksum; another type or an older
+ * layout: the tag); then compute the reply. The bytes are not decoded: an
+ * entry that passes both checks was packed by handler_cache_put.
  * A Redis failure (not a plain miss, not a breaker bypass) logs one debug
  * line "cache unavailable" with op get/set. */
 bool handler_cache_reply(rpc_call *call, const char *key, const ProtobufCMessageDescriptor *d);

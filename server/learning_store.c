@@ -202,7 +202,8 @@ status lstore_posts_get_tx(db_conn *db, arena *a, char *const *ids, size_t n, ls
         "SELECT p.post_id::text, p.state, "
         "COALESCE((extract(epoch FROM p.publish_time) * 1000000)::int8, 0), "
         "EXISTS (SELECT 1 FROM outcomes o JOIN reward_versions v "
-        "ON v.reward_version = o.reward_version AND v.is_current WHERE o.post_id = p.post_id) "
+        "ON v.reward_version = o.reward_version AND v.is_current WHERE o.post_id = p.post_id), "
+        "p.profile_id "
         "FROM posts p WHERE p.post_id = ANY($1::uuid[])",
         &p, &res);
     if (st == ST_OK && db_res_rows(res) > 0) {
@@ -217,6 +218,7 @@ status lstore_posts_get_tx(db_conn *db, arena *a, char *const *ids, size_t n, ls
                 (void)snprintf(v[i].state, sizeof v[i].state, "%s", db_res_text(res, (int)i, 1));
                 v[i].publish_us = db_res_int64(res, (int)i, 2);
                 v[i].scored = db_res_bool(res, (int)i, 3);
+                v[i].profile_id = adup(a, db_res_text(res, (int)i, 4));
             }
             *out = v;
             *n_out = found;

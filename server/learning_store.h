@@ -57,7 +57,9 @@ status lstore_current_version_tx(db_conn *db, char *buf, size_t cap);
  * one statement. ST_NOT_FOUND when the profile does not exist. */
 status lstore_learning_version(db_conn *db, int64_t budget_ms, const char *profile_id,
                                int64_t *version, int64_t *vtime_us);
-/* Bumps it inside the writer's transaction. */
+/* Bumps it inside the writer's transaction. After the commit, the writer
+ * calls vercache_forget on the scope (svc_learning.c) so that this process
+ * reads its own write whatever the notification's delay. */
 status lstore_learning_bump_tx(db_conn *db, const char *profile_id);
 
 /* ST_NOT_FOUND when the profile does not exist; *time_zone (may be NULL)
@@ -71,8 +73,9 @@ status lstore_profile_check_tx(db_conn *db, arena *a, const char *profile_id,
 typedef struct lstore_post {
     char post_id[37]; /* canonical lower-case */
     char state[16];
-    int64_t publish_us; /* 0 when not published */
-    bool scored;        /* has an outcome under the active reward version */
+    int64_t publish_us;     /* 0 when not published */
+    bool scored;            /* has an outcome under the active reward version */
+    const char *profile_id; /* arena */
 } lstore_post;
 
 /* The posts among ids[0..n) (canonical lower-case UUIDs, duplicates

@@ -82,6 +82,7 @@
 #include "db.h"
 #include "http.h"
 #include "jobs.h"
+#include "lcache.h"
 #include "llm.h"
 #include "memwatch.h"
 #include "metrics.h"
@@ -91,6 +92,7 @@
 #include "pregen.h"
 #include "publisher.h"
 #include "svc.h"
+#include "vercache.h"
 
 #ifndef HERALD_VERSION
 #define HERALD_VERSION "0.0.0"
@@ -105,7 +107,11 @@ extern char **environ;
  * than including <grpc/grpc.h>, which only rpc.c may use. */
 const char *grpc_version_string(void);
 
-enum { EXIT_STARTUP = 1, FORCED_EXIT_WAIT_MS = 2000 };
+enum {
+    EXIT_STARTUP = 1,
+    FORCED_EXIT_WAIT_MS = 2000,
+    VERSION_MAP_CAP = 65536, /* scopes the version map holds (vercache.h); ~100 B each */
+};
 
 /* State shared by main and the signal thread; mu protects every field. */
 static struct {
@@ -620,7 +626,14 @@ fail:
  *   6. background jobs              jobs.h      (once the schema is verified) */
 
 /* RSS against memory.limit_mb. NULL (logged) when its thread cannot start. */
-static memwatch *start_memwatch(const config *cfg)
+/* memwatch_shed_fn: the in-process cache tier is only a copy. */
+static void shed_local_cache(memwatch_level level, void *user)
+{
+    (void)level;
+    lcache_clear(user);
+}
+
+static memwatch *start_memwatch(const config *cfg, const cache *c)
 {
     memwatch_options mo;
     char *err = NULL;
@@ -630,6 +643,8 @@ static memwatch *start_memwatch(const config *cfg)
     mo.soft_pct = cfg->memory_soft_pct;
     mo.sample_ms = cfg->memory_sample_ms;
     memwatch *m = memwatch_new(&mo);
+    if (cache_local(c) != NULL)
+        memwatch_add_shed(m, shed_local_cache, cache_local(c));
     if (memwatch_start(m, &err) != ST_OK) {
         startup_error("memory manager: %s", err != NULL ? err : "cannot start");
         free(err);
@@ -863,6 +878,7 @@ static int serve(const config *cfg, const config_cli *cli, sigset_t *sigs)
     metrics *met = NULL;
     jobs *bg = NULL;
     publisher *pub = NULL;
+    vercache *vc = NULL;
 
     atomic_store(&log_level, cfg->log_level);
     atomic_store(&log_format_, cfg->log_format);
@@ -894,6 +910,7 @@ static int serve(const config *cfg, const config_cli *cli, sigset_t *sigs)
     cache_options co;
     cache_options_init(&co);
     co.url = cfg->redis_url;
+    co.local_bytes = (size_t)cfg->cache_local_bytes;
     shared.cache = cache_new(&co, &err);
     if (shared.cache == NULL) {
         startup_error("bad redis_url: %s", err);
@@ -933,7 +950,7 @@ static int serve(const config *cfg, const config_cli *cli, sigset_t *sigs)
     health_set(h, "readiness", HEALTH_NOT_SERVING); /* until the database says otherwise */
 
     /* What the interceptor and the handlers reach through worker_shared. */
-    if ((mem = start_memwatch(cfg)) == NULL)
+    if ((mem = start_memwatch(cfg, shared.cache)) == NULL)
         goto out;
     shared.mem = mem;
     if (!start_outbound(cfg, &http, &llm))
@@ -1035,6 +1052,16 @@ static int serve(const config *cfg, const config_cli *cli, sigset_t *sigs)
         else
             log_info("migrate_on_start is off: serving once the schema is at version %lld",
                      (long long)migrate_expected_version());
+        if (cfg->cache_version_listen) {
+            /* before the first cached read: until it has subscribed, every
+             * read asks PostgreSQL */
+            vc = vercache_new(VERSION_MAP_CAP);
+            if (!vercache_listen_start(vc, &shared.dbo, cfg->cache_version_stale_ms, &err)) {
+                startup_error("%s", err);
+                goto out;
+            }
+            vercache_process_set(vc);
+        }
         if (worker_schema_get(&shared) == WORKER_SCHEMA_OK)
             store_start_jobs(&ss); /* else the pinger starts them once it verifies the schema */
         db_pinger_options po;
@@ -1093,7 +1120,10 @@ out:
      * services below once the server has stopped (a no-op after the drain). */
     rpc_server_shutdown(srv, 0);
     rpc_server_shutdown(hsrv, 0);
-    metrics_free(met);      /* reads the server, memory, db, cache and http figures */
+    metrics_free(met);          /* reads the server, memory, db, cache and http figures */
+    vercache_process_set(NULL); /* the workers and /metrics are stopped: nothing reads it */
+    vercache_free(vc);          /* stops the listener */
+    vc = NULL;
     db_pinger_stop(pinger); /* before health_free (it calls health_set) and jobs_free (it
                              * starts the jobs) */
     jobs_free(bg);          /* waits for a running job */

@@ -14,8 +14,10 @@
 
 #include <microhttpd.h>
 
+#include "lcache.h"
 #include "log.h"
 #include "util.h"
+#include "vercache.h"
 
 #ifndef HERALD_VERSION
 #define HERALD_VERSION "0.0.0"
@@ -536,6 +538,44 @@ void metrics_write_cache(metrics_writer *w, const cache_stats *cs)
     metrics_sample_u64(w, NULL, 0, cs->breaker_opens);
 }
 
+/* The in-process cache tier and the version map (both NULL-safe: zeros). */
+static void write_cache_tiers(metrics_writer *w, const cache *c)
+{
+    lcache_stats ls;
+    vercache_stats vs;
+    lcache_stats_get(cache_local(c), &ls);
+    vercache_stats_get(vercache_process(), &vs);
+    metrics_label hit[] = { { "result", "hit" } }, miss[] = { { "result", "miss" } };
+
+    metrics_family(w, "herald_cache_local_requests_total", METRICS_COUNTER,
+                   "Lookups in the in-process copy of cache hits (a miss goes to Redis).");
+    metrics_sample_u64(w, hit, 1, ls.hits);
+    metrics_sample_u64(w, miss, 1, ls.misses);
+    metrics_family(w, "herald_cache_local_bytes", METRICS_GAUGE,
+                   "Bytes held by the in-process cache tier (cache.local_bytes bounds it).");
+    metrics_sample_u64(w, NULL, 0, ls.bytes);
+    metrics_family(w, "herald_cache_local_evictions_total", METRICS_COUNTER,
+                   "In-process cache entries evicted for room.");
+    metrics_sample_u64(w, NULL, 0, ls.evictions);
+
+    metrics_family(w, "herald_version_map_lookups_total", METRICS_COUNTER,
+                   "Cache-version lookups in memory; a miss reads the version from PostgreSQL.");
+    metrics_sample_u64(w, hit, 1, vs.hits);
+    metrics_sample_u64(w, miss, 1, vs.misses);
+    metrics_family(w, "herald_version_map_notifications_total", METRICS_COUNTER,
+                   "Cache-version notifications (LISTEN herald_cache_versions) applied.");
+    metrics_sample_u64(w, NULL, 0, vs.notified);
+    metrics_family(w, "herald_version_map_resets_total", METRICS_COUNTER,
+                   "Times the version listener lost its subscription (the map was cleared).");
+    metrics_sample_u64(w, NULL, 0, vs.resets);
+    metrics_family(w, "herald_version_map_entries", METRICS_GAUGE,
+                   "Scopes held by the version map.");
+    metrics_sample_u64(w, NULL, 0, vs.entries);
+    metrics_family(w, "herald_version_map_trusted", METRICS_GAUGE,
+                   "1 while the version map is subscribed and its heartbeat is recent.");
+    metrics_sample(w, NULL, 0, vs.trusted ? 1.0 : 0.0);
+}
+
 const char *metrics_upstream_code(http_result_kind kind, int http_status)
 {
     if (kind != HTTP_RES_OK)
@@ -756,6 +796,7 @@ char *metrics_render(metrics *m, size_t *len)
     } else {
         metrics_write_cache(w, NULL);
     }
+    write_cache_tiers(w, o->cache);
     {
         vec v = { .size = sizeof(http_upstream_stats) };
         if (o->http != NULL)

@@ -50,6 +50,7 @@
 #include "trends.h"
 #include "tz.h"
 #include "util.h"
+#include "vercache.h"
 
 enum {
     BATCH_MAX = 1000,
@@ -176,6 +177,36 @@ static void posteriors_of(const lstore_arm *arms, size_t n, int64_t now_ms, cons
     }
 }
 
+/* The learning version of profile_id (lstore_learning_version): from the
+ * process's version map when it is trusted and holds the profile, else
+ * from PostgreSQL, merged into the map with the token taken before the
+ * read (vercache.h says why a read that raced with a write stays out). */
+static status learning_version(rpc_call *call, db_conn *db, const char *profile_id, int64_t *ver,
+                               int64_t *vtime)
+{
+    vercache *vc = vercache_process();
+    char scope[128];
+    (void)snprintf(scope, sizeof scope, LEARNING_VERSION_PREFIX "%s", profile_id);
+    if (vercache_get(vc, scope, ver, vtime))
+        return ST_OK;
+    uint64_t token = vercache_token(vc);
+    status st = lstore_learning_version(db, handler_budget_ms(call), profile_id, ver, vtime);
+    if (st == ST_OK)
+        vercache_merge(vc, scope, *ver, *vtime, token);
+    return st;
+}
+
+/* After a mutation that may have bumped profile_id's learning version
+ * (committed or not: a failed COMMIT may have committed), before the
+ * reply: later reads in this process go to PostgreSQL until one puts the
+ * new version in the map. */
+static void learning_changed(const char *profile_id)
+{
+    char scope[128];
+    (void)snprintf(scope, sizeof scope, LEARNING_VERSION_PREFIX "%s", profile_id);
+    vercache_forget(vercache_process(), scope);
+}
+
 static const char *versioned_key(rpc_call *call, const char *ns, const char *id, int64_t version)
 {
     char *k = cache_key(handler_cache_shared(call), ns, id, version);
@@ -198,6 +229,8 @@ typedef struct engage_ctx {
     lstore_obs *obs;
     size_t n;
     learning_config lc;
+    const char **changed; /* profiles whose outcomes were scored (arena) */
+    size_t n_changed;
 } engage_ctx;
 
 static int post_cmp(const void *a, const void *b)
@@ -271,7 +304,9 @@ static status engage_body(handler_tx *tx, ProtobufCMessage **reply)
     /* posts this call moved past their checkpoint: score them now */
     char **due = arena_alloc(a, (n_ins ? n_ins : 1) * sizeof *due);
     size_t n_due = 0;
-    if (due == NULL)
+    c->changed = arena_alloc(a, (n_ins ? n_ins : 1) * sizeof *c->changed);
+    c->n_changed = 0;
+    if (due == NULL || c->changed == NULL)
         return handler_tx_reject(tx, ST_EXHAUSTED, "request too large");
     for (size_t k = 0; k < n_ins; k++) {
         const lstore_obs *o = &c->obs[ins[k]];
@@ -284,6 +319,11 @@ static status engage_body(handler_tx *tx, ProtobufCMessage **reply)
             seen = strcmp(due[j], p->post_id) == 0;
         if (!seen)
             due[n_due++] = (char *)p->post_id;
+        seen = false;
+        for (size_t j = 0; j < c->n_changed && !seen; j++)
+            seen = strcmp(c->changed[j], p->profile_id) == 0;
+        if (!seen)
+            c->changed[c->n_changed++] = p->profile_id;
     }
     outcomes_result r = { 0 };
     if (n_due > 0) {
@@ -373,7 +413,10 @@ static void learning_record_engagement(Herald__V1__LearningService_Service *svc,
                             .ctx = &c,
                             .what = "engagement" };
     handler_result r;
-    if (handler_mutate(call, &mu, &r))
+    bool ok = handler_mutate(call, &mu, &r);
+    for (size_t i = 0; i < c.n_changed; i++)
+        learning_changed(c.changed[i]);
+    if (ok)
         done((const Herald__V1__RecordEngagementResponse *)r.reply, call);
 }
 
@@ -734,7 +777,12 @@ static void learning_recompute_outcomes(Herald__V1__LearningService_Service *svc
                             .ctx = &c,
                             .what = "outcomes" };
     handler_result r;
-    if (handler_mutate(call, &mu, &r))
+    bool ok = handler_mutate(call, &mu, &r);
+    if (c.profile_id[0] != '\0')
+        learning_changed(c.profile_id);
+    else
+        vercache_forget_all(vercache_process());
+    if (ok)
         done((const Herald__V1__RecomputeOutcomesResponse *)r.reply, call);
 }
 
@@ -1166,7 +1214,7 @@ static void learning_get_insights(Herald__V1__LearningService_Service *svc,
         return;
 
     int64_t ver = 0, vtime = 0;
-    status st = lstore_learning_version(db, handler_budget_ms(call), req->profile_id, &ver, &vtime);
+    status st = learning_version(call, db, req->profile_id, &ver, &vtime);
     if (st != ST_OK) {
         handler_fail_db(call, db, st, arena_printf(a, "profile %s", req->profile_id));
         return;
@@ -1244,7 +1292,7 @@ static void learning_get_best_times(Herald__V1__LearningService_Service *svc,
         return;
 
     int64_t ver = 0, vtime = 0;
-    status st = lstore_learning_version(db, handler_budget_ms(call), req->profile_id, &ver, &vtime);
+    status st = learning_version(call, db, req->profile_id, &ver, &vtime);
     if (st != ST_OK) {
         handler_fail_db(call, db, st, arena_printf(a, "profile %s", req->profile_id));
         return;
@@ -1568,7 +1616,9 @@ static void learning_set_arm_enabled(Herald__V1__LearningService_Service *svc,
                             .ctx = &c,
                             .what = "arm" };
     handler_result r;
-    if (handler_mutate(call, &mu, &r))
+    bool ok = handler_mutate(call, &mu, &r);
+    learning_changed(req->profile_id);
+    if (ok)
         done((const Herald__V1__Arm *)r.reply, call);
 }
 
@@ -1972,7 +2022,9 @@ static void learning_update_audience(Herald__V1__LearningService_Service *svc,
                             .ctx = &c,
                             .what = "audience" };
     handler_result r;
-    if (handler_mutate(call, &mu, &r))
+    bool ok = handler_mutate(call, &mu, &r);
+    learning_changed(req->profile_id);
+    if (ok)
         done((const Herald__V1__Audience *)r.reply, call);
 }
 
