@@ -6,7 +6,11 @@
  * posts over 10 executor-target profiles, then runs E executor threads over
  * one channel, each looping: ClaimDueWork(limit = batch, lease 120 s), then
  * one ReportPublishResult(SUCCESS) per item, every call with its own
- * request_id (as a real executor sends). The clock runs from the first
+ * request_id (as a real executor sends); with --report-batch, one
+ * ReportPublishResults call per claim carrying all its items (the
+ * high-throughput path). --compare runs the other mode first, on its own
+ * database and heraldd, and prints its figures for comparison; the last
+ * line is always the selected mode's. The clock runs from the first
  * claim until every post is PUBLISHED (or the time limit), after a warm-up
  * of one batch per executor that is not counted.
  *
@@ -17,11 +21,13 @@
  *    "published":..,"seconds":..,"posts_per_s":..,"claims":..,
  *    "claim_p50_ms":..,"claim_p99_ms":..,"report_p50_ms":..,"report_p99_ms":..,
  *    "heraldd_workers":4,"nproc":2,"load1":..,"target_posts_per_s":2000,"pass":..}
- * Exit 0 when posts_per_s >= 2000 (or with --report-only), 1 otherwise or
- * on an error, 77 without DATABASE_URL.
+ * Exit 0 when the selected mode's posts_per_s >= 2000 (or with
+ * --report-only), 1 otherwise or on an error in either run, 77 without
+ * DATABASE_URL.
  *
  * Usage: bench_lease [--posts N] [--batch B] [--executors E] [--workers W]
- *                    [--seconds S] [--no-request-id] [--report-only] */
+ *                    [--seconds S] [--no-request-id] [--report-batch]
+ *                    [--compare] [--report-only] */
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -41,6 +47,7 @@
 static hd g_hd;
 static int g_batch = 50, g_executors = 8, g_workers = 4, g_posts = 20000, g_seconds = 60;
 static bool g_rid = true;
+static bool g_report_batch; /* --report-batch: one ReportPublishResults per claim */
 static atomic_uint g_rid_n;
 static atomic_bool g_stop;
 static atomic_long g_reported, g_claims, g_errors, g_empty;
@@ -105,6 +112,52 @@ static int call(const char *method, const ProtobufCMessage *req,
     return code;
 }
 
+/* Reports every item of a claim with one ReportPublishResults call. */
+static void report_batch(const char *exec, const Herald__V1__ClaimDueWorkResponse *resp, bool warm)
+{
+    Herald__V1__ReportPublishResultsRequest rq = HERALD__V1__REPORT_PUBLISH_RESULTS_REQUEST__INIT;
+    Herald__V1__PublishReport *items = xcalloc(resp->n_items, sizeof *items);
+    Herald__V1__PublishReport **ptrs = xcalloc(resp->n_items, sizeof *ptrs);
+    char(*ext)[48] = xcalloc(resp->n_items, sizeof *ext);
+    Herald__V1__ReportPublishResultsResponse *out = NULL;
+    char r[40];
+    rid(r);
+    rq.request_id = r;
+    rq.executor_id = (char *)exec;
+    for (size_t i = 0; i < resp->n_items; i++) {
+        const Herald__V1__WorkItem *w = resp->items[i];
+        herald__v1__publish_report__init(&items[i]);
+        snprintf(ext[i], sizeof ext[i], "b-%.40s", w->post->post_id);
+        items[i].lease_id = w->lease->lease_id;
+        items[i].post_id = w->post->post_id;
+        items[i].outcome = HERALD__V1__PUBLISH_OUTCOME__PUBLISH_OUTCOME_SUCCESS;
+        items[i].external_id = ext[i];
+        ptrs[i] = &items[i];
+    }
+    rq.reports = ptrs;
+    rq.n_reports = resp->n_items;
+    int64_t t1 = now_mono_us();
+    if (call("ReportPublishResults", &rq.base,
+             &herald__v1__report_publish_results_response__descriptor,
+             (ProtobufCMessage **)&out) != 0) {
+        atomic_fetch_add(&g_errors, 1);
+    } else {
+        long ok = 0;
+        for (size_t i = 0; i < out->n_results; i++)
+            ok += out->results[i]->code == 0 ? 1 : 0;
+        if (ok != (long)resp->n_items)
+            atomic_fetch_add(&g_errors, (long)resp->n_items - ok);
+        if (!warm) {
+            sample(&s_report, (double)(now_mono_us() - t1) / 1000.0);
+            atomic_fetch_add(&g_reported, ok);
+        }
+        herald__v1__report_publish_results_response__free_unpacked(out, NULL);
+    }
+    free(items);
+    free(ptrs);
+    free(ext);
+}
+
 /* One executor: claim a batch, report each item, until stopped or drained.
  * warm: only one cycle (not counted). */
 static void run_executor(int t, bool warm)
@@ -138,6 +191,13 @@ static void run_executor(int t, bool warm)
             continue;
         }
         empty_in_row = 0;
+        if (g_report_batch) {
+            report_batch(exec, resp, warm);
+            herald__v1__claim_due_work_response__free_unpacked(resp, NULL);
+            if (warm)
+                return;
+            continue;
+        }
         for (size_t i = 0; i < resp->n_items; i++) {
             const Herald__V1__WorkItem *w = resp->items[i];
             Herald__V1__ReportPublishResultRequest rq =
@@ -278,10 +338,12 @@ static double pg_cpu_s(long pm)
     const char *p = strrchr(buf, ')');
     unsigned long long ut = 0, st = 0;
     long long cut = 0, cst = 0;
-    if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %lld %lld",
-                            &ut, &st, &cut, &cst) != 4)
+    if (p == NULL ||
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %lld %lld", &ut, &st,
+               &cut, &cst) != 4)
         return -1;
-    double total = (double)(ut + st + (unsigned long long)(cut + cst)) / (double)sysconf(_SC_CLK_TCK);
+    double total =
+        (double)(ut + st + (unsigned long long)(cut + cst)) / (double)sysconf(_SC_CLK_TCK);
     (void)snprintf(path, sizeof path, "/proc/%ld/task/%ld/children", pm, pm);
     f = fopen(path, "r");
     if (f == NULL)
@@ -313,51 +375,25 @@ static double load1(void)
     return l;
 }
 
-int main(int argc, char **argv)
+/* One run on a fresh database and heraldd, reporting one at a time or
+ * (g_report_batch) one ReportPublishResults per claim. Prints its figures
+ * and JSON line; *pass_out: the target was met without errors. Returns 0,
+ * or 1 on a setup failure or errors. */
+static int run_mode(const char *admin, bool *pass_out)
 {
-    bool report_only = false;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : "0";
-        if (strcmp(a, "--report-only") == 0) {
-            report_only = true;
-        } else if (strcmp(a, "--no-request-id") == 0) {
-            g_rid = false;
-        } else if (strcmp(a, "--posts") == 0) {
-            g_posts = atoi(v), i++;
-        } else if (strcmp(a, "--batch") == 0) {
-            g_batch = atoi(v), i++;
-        } else if (strcmp(a, "--executors") == 0) {
-            g_executors = atoi(v), i++;
-        } else if (strcmp(a, "--workers") == 0) {
-            g_workers = atoi(v), i++;
-        } else if (strcmp(a, "--seconds") == 0) {
-            g_seconds = atoi(v), i++;
-        } else {
-            fprintf(stderr, "usage: bench_lease [--posts N] [--batch B] [--executors E] "
-                            "[--workers W] [--seconds S] [--no-request-id] [--report-only]\n");
-            return 2;
-        }
-    }
-    if (g_posts < 100 || g_posts > 1000000 || g_batch < 1 || g_batch > 100 || g_executors < 1 ||
-        g_executors > 64 || g_workers < 1 || g_workers > 64 || g_seconds < 1) {
-        fprintf(stderr, "bench_lease: value out of range\n");
-        return 2;
-    }
-    const char *admin = getenv("DATABASE_URL");
-    if (admin == NULL) {
-        fprintf(stderr, "DATABASE_URL not set: skipping\n");
-        return TEST_SKIP;
-    }
-    s_claim.v = xcalloc(MAX_SAMPLES, sizeof(double));
-    s_report.v = xcalloc(MAX_SAMPLES, sizeof(double));
-    pthread_mutex_init(&s_claim.mu, NULL);
-    pthread_mutex_init(&s_report.mu, NULL);
-
+    atomic_store(&g_stop, false);
+    atomic_store(&g_reported, 0);
+    atomic_store(&g_claims, 0);
+    atomic_store(&g_errors, 0);
+    atomic_store(&g_empty, 0);
+    s_claim.n = 0;
+    s_report.n = 0;
+    memset(&g_hd, 0, sizeof g_hd);
+    *pass_out = false;
     char *dbname = NULL, dir[128];
     char *url = tdb_create(admin, "herald_bench_lease", &dbname);
-    snprintf(dir, sizeof dir, "/tmp/herald-bench-lease-%d", (int)getpid());
-    herald_client_init();
+    snprintf(dir, sizeof dir, "/tmp/herald-bench-lease-%d-%d", (int)getpid(),
+             g_report_batch ? 1 : 0);
     char workers[32];
     snprintf(workers, sizeof workers, "HERALD_WORKERS=%d", g_workers);
     const char *extra[] = { workers, "HERALD_LOG_LEVEL=warn", NULL };
@@ -427,29 +463,90 @@ int main(int argc, char **argv)
            "\"errors\":%ld,\"claim_p50_ms\":%.3f,\"claim_p99_ms\":%.3f,\"report_p50_ms\":%.3f,"
            "\"report_p99_ms\":%.3f,\"cpu_ms_per_post_heraldd\":%.3f,"
            "\"cpu_ms_per_post_postgres\":%.3f,\"cpu_ms_per_post_executors\":%.3f,"
-           "\"request_ids\":%s,\"heraldd_workers\":%d,\"nproc\":%ld,"
+           "\"request_ids\":%s,\"report_batch\":%s,\"heraldd_workers\":%d,\"nproc\":%ld,"
            "\"load1\":%.2f,\"target_posts_per_s\":%.0f,\"pass\":%s}\n",
            g_executors, g_batch, g_posts, (long long)published, secs, pps, atomic_load(&g_claims),
            atomic_load(&g_errors), pct(&s_claim, 0.5), pct(&s_claim, 0.99), pct(&s_report, 0.5),
            pct(&s_report, 0.99), hd_cpu * per, pg_cpu >= 0 ? pg_cpu * per : -1.0, me_cpu * per,
-           g_rid ? "true" : "false", g_workers, sysconf(_SC_NPROCESSORS_ONLN), l1, TARGET,
-           pass ? "true" : "false");
+           g_rid ? "true" : "false", g_report_batch ? "true" : "false", g_workers,
+           sysconf(_SC_NPROCESSORS_ONLN), l1, TARGET, pass ? "true" : "false");
     fflush(stdout);
-    rc = pass || report_only ? 0 : 1;
-    if (atomic_load(&g_errors) > 0)
-        rc = 1;
+    *pass_out = pass;
+    rc = atomic_load(&g_errors) > 0 ? 1 : 0;
 out:
     db_close(db);
     if (g_hd.pid > 0 && hd_stop(&g_hd) != 0) {
         fprintf(stderr, "heraldd did not exit cleanly (log: %s)\n", g_hd.log);
         rc = 1;
     }
-    herald_client_shutdown();
     tdb_drop(admin, dbname);
     if (rc == 0)
         (void)tsh("rm -rf %s", dir);
     free(url);
     free(dbname);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    bool report_only = false, compare = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : "0";
+        if (strcmp(a, "--report-only") == 0) {
+            report_only = true;
+        } else if (strcmp(a, "--report-batch") == 0) {
+            g_report_batch = true;
+        } else if (strcmp(a, "--compare") == 0) {
+            compare = true;
+        } else if (strcmp(a, "--no-request-id") == 0) {
+            g_rid = false;
+        } else if (strcmp(a, "--posts") == 0) {
+            g_posts = atoi(v), i++;
+        } else if (strcmp(a, "--batch") == 0) {
+            g_batch = atoi(v), i++;
+        } else if (strcmp(a, "--executors") == 0) {
+            g_executors = atoi(v), i++;
+        } else if (strcmp(a, "--workers") == 0) {
+            g_workers = atoi(v), i++;
+        } else if (strcmp(a, "--seconds") == 0) {
+            g_seconds = atoi(v), i++;
+        } else {
+            fprintf(stderr, "usage: bench_lease [--posts N] [--batch B] [--executors E] "
+                            "[--workers W] [--seconds S] [--no-request-id] [--report-batch] "
+                            "[--compare] [--report-only]\n");
+            return 2;
+        }
+    }
+    if (g_posts < 100 || g_posts > 1000000 || g_batch < 1 || g_batch > 100 || g_executors < 1 ||
+        g_executors > 64 || g_workers < 1 || g_workers > 64 || g_seconds < 1) {
+        fprintf(stderr, "bench_lease: value out of range\n");
+        return 2;
+    }
+    const char *admin = getenv("DATABASE_URL");
+    if (admin == NULL) {
+        fprintf(stderr, "DATABASE_URL not set: skipping\n");
+        return TEST_SKIP;
+    }
+    s_claim.v = xcalloc(MAX_SAMPLES, sizeof(double));
+    s_report.v = xcalloc(MAX_SAMPLES, sizeof(double));
+    pthread_mutex_init(&s_claim.mu, NULL);
+    pthread_mutex_init(&s_report.mu, NULL);
+
+    herald_client_init();
+    int rc = 0;
+    bool pass = false;
+    if (compare) { /* the other mode first, for comparison; the last line is the target's */
+        g_report_batch = !g_report_batch;
+        printf("-- for comparison: reports %s\n", g_report_batch ? "batched" : "one at a time");
+        rc |= run_mode(admin, &pass);
+        g_report_batch = !g_report_batch;
+        printf("-- the target's mode: reports %s\n", g_report_batch ? "batched" : "one at a time");
+    }
+    rc |= run_mode(admin, &pass);
+    if (rc == 0 && !pass && !report_only)
+        rc = 1;
+    herald_client_shutdown();
     free(s_claim.v);
     free(s_report.v);
     return rc;

@@ -1,6 +1,7 @@
 /* sched_store.c - SchedulingService's SQL (see sched_store.h). */
 #include "sched_store.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1120,14 +1121,114 @@ status sched_renew_tx(db_conn *db, arena *a, const char *lease_id, const char *e
 
 /* ---------------------------------------------------------------- report */
 
+/* The REPORT event of rq on the attempt r loaded. */
+static lease_event report_event(const sched_rec *r, const sched_report *rq)
+{
+    lease_event ev = { .kind = LEASE_EV_REPORT,
+                       .now_ms = r->now_ms,
+                       .executor_id = rq->executor_id,
+                       .outcome = rq->outcome,
+                       .error_class = rq->error_class,
+                       .external_id = rq->external_id,
+                       .publish_ms = rq->publish_ms,
+                       .retry_after_s = rq->retry_after_s,
+                       .jitter = backoff_jitter(r->lease_id, strlen(r->lease_id)) };
+    return ev;
+}
+
+static void json_ms_or_null(strbuf *b, const char *key, int64_t ms)
+{
+    if (ms != 0)
+        strbuf_printf(b, ",\"%s\":%lld", key, (long long)ms);
+    else
+        strbuf_printf(b, ",\"%s\":null", key);
+}
+
+static void json_text_or_null(strbuf *b, const char *key, const char *s)
+{
+    strbuf_printf(b, ",\"%s\":", key);
+    if (s != NULL)
+        json_str(b, s);
+    else
+        strbuf_puts(b, "null");
+}
+
+/* Appends to b (a JSON array being built) what REPORT rq changed in r
+ * (after lease_apply): one row of sched_report_write's recordset. */
+static void report_row_json(strbuf *b, const sched_rec *r, const sched_report *rq)
+{
+    char cls[40];
+    const lease_attempt *at = &r->rec.attempt;
+    const lease_post *po = &r->rec.post;
+    bool success = rq->outcome == LEASE_OUTCOME_SUCCESS;
+    strbuf_putc(b, b->len > 1 ? ',' : '[');
+    strbuf_puts(b, "{\"lease_id\":");
+    json_str(b, r->lease_id);
+    strbuf_printf(b, ",\"astate\":\"%s\"", attempt_state_names[at->state]);
+    json_ms_or_null(b, "finish_ms", at->finish_ms);
+    strbuf_printf(b, ",\"outcome\":\"%s\"", outcome_text(at->outcome));
+    json_text_or_null(
+        b, "error_class",
+        enum_text(&herald__v1__publish_error_class__descriptor, at->error_class, cls, sizeof cls));
+    json_text_or_null(b, "error_message",
+                      success ? "" : (rq->error_message != NULL ? rq->error_message : ""));
+    json_text_or_null(b, "external_id", success ? at->external_id : NULL);
+    json_text_or_null(b, "external_url", success ? rq->external_url : NULL);
+    json_ms_or_null(b, "publish_ms", success ? po->publish_ms : 0);
+    if (rq->retry_after_s >= 0)
+        strbuf_printf(b, ",\"retry_after\":%d", rq->retry_after_s);
+    strbuf_printf(b, ",\"pstate\":\"%s\"", post_state_text(po->state));
+    json_ms_or_null(b, "next_ms", po->next_attempt_ms);
+    json_text_or_null(b, "reason", po->state_reason != NULL ? po->state_reason : "");
+    strbuf_printf(b, ",\"success\":%s}", success ? "true" : "false");
+}
+
+/* Writes the reported attempts in rows (report_row_json's array, closed
+ * here) and their posts: one statement for any number. *res gets
+ * (post_id, revision) per post written. */
+static status report_write(db_conn *db, strbuf *rows, db_res **res)
+{
+    db_params p;
+    strbuf_putc(rows, ']');
+    db_params_init(&p);
+    db_param_text(&p, rows->data);
+    return db_query(
+        db, "sched_report_write",
+        "WITH x AS (SELECT * FROM json_to_recordset($1::json) AS x(lease_id uuid, astate text, "
+        "finish_ms bigint, outcome text, error_class text, error_message text, external_id text, "
+        "external_url text, publish_ms bigint, retry_after int, pstate text, next_ms bigint, "
+        "reason text, success bool)), "
+        "a AS (UPDATE publish_attempts t SET state = x.astate, "
+        "finish_time = timestamptz 'epoch' + x.finish_ms * interval '1 ms', outcome = x.outcome, "
+        "error_class = x.error_class, error_message = left(x.error_message, 2000), "
+        "external_id = x.external_id, external_url = x.external_url, "
+        "publish_time = timestamptz 'epoch' + x.publish_ms * interval '1 ms', "
+        "retry_after_seconds = x.retry_after FROM x WHERE t.lease_id = x.lease_id "
+        /* the ANY lets the generic plan probe the primary key rather than
+         * hash the whole table against the recordset's 100-row guess */
+        "AND t.lease_id = ANY(ARRAY(SELECT lease_id FROM x)) "
+        "RETURNING t.post_id, t.lease_id) "
+        "UPDATE posts p SET state = x.pstate, "
+        "next_attempt_time = timestamptz 'epoch' + x.next_ms * interval '1 ms', "
+        "state_reason = left(x.reason, 1000), last_outcome = x.outcome, "
+        "last_error_class = x.error_class, "
+        "last_error = CASE WHEN x.success THEN p.last_error ELSE left(x.error_message, 2000) END, "
+        "publish_time = CASE WHEN x.success THEN timestamptz 'epoch' + x.publish_ms * "
+        "interval '1 ms' ELSE p.publish_time END, "
+        "external_id = CASE WHEN x.success THEN x.external_id ELSE p.external_id END, "
+        "external_url = CASE WHEN x.success THEN x.external_url ELSE p.external_url END, "
+        "revision = p.revision + 1, updated_at = now() FROM a JOIN x ON x.lease_id = a.lease_id "
+        "WHERE p.post_id = a.post_id RETURNING p.post_id::text, p.revision",
+        &p, res);
+}
+
 status sched_report_tx(db_conn *db, arena *a, const sched_report *rq, sched_report_result *out,
                        sched_refusal *why)
 {
     sched_rec r;
     lease_result lr;
-    db_params p;
     db_res *res = NULL;
-    char cls[40];
+    strbuf rows = { 0 };
     memset(out, 0, sizeof *out);
     why->st = ST_OK;
     why->reason = "";
@@ -1141,15 +1242,7 @@ status sched_report_tx(db_conn *db, arena *a, const sched_report *rq, sched_repo
         why->reason = "the lease is for another post";
         return why->st;
     }
-    lease_event ev = { .kind = LEASE_EV_REPORT,
-                       .now_ms = r.now_ms,
-                       .executor_id = rq->executor_id,
-                       .outcome = rq->outcome,
-                       .error_class = rq->error_class,
-                       .external_id = rq->external_id,
-                       .publish_ms = rq->publish_ms,
-                       .retry_after_s = rq->retry_after_s,
-                       .jitter = backoff_jitter(r.lease_id, strlen(r.lease_id)) };
+    lease_event ev = report_event(&r, rq);
     st = lease_apply(&r.lim, &r.rec, &ev, &lr);
     if (st != ST_OK) {
         why->st = st;
@@ -1169,40 +1262,8 @@ status sched_report_tx(db_conn *db, arena *a, const sched_report *rq, sched_repo
     const lease_attempt *at = &r.rec.attempt;
     const lease_post *po = &r.rec.post;
     bool success = rq->outcome == LEASE_OUTCOME_SUCCESS;
-    db_params_init(&p);
-    db_param_text(&p, r.lease_id);                                            /* $1 */
-    db_param_text(&p, attempt_state_names[at->state]);                        /* $2 */
-    db_param_time_ms(&p, at->finish_ms);                                      /* $3 */
-    db_param_text(&p, outcome_text(at->outcome));                             /* $4 */
-    db_param_text(&p, enum_text(&herald__v1__publish_error_class__descriptor, /* $5 */
-                                at->error_class, cls, sizeof cls));
-    db_param_text(&p, success ? "" : (rq->error_message != NULL ? rq->error_message : "")); /* $6 */
-    param_text_or_null(&p, success ? at->external_id : NULL);                               /* $7 */
-    param_text_or_null(&p, success ? rq->external_url : NULL);                              /* $8 */
-    param_time_or_null(&p, success ? po->publish_ms : 0);                                   /* $9 */
-    if (rq->retry_after_s >= 0) /* $10 */
-        db_param_int64(&p, rq->retry_after_s);
-    else
-        db_param_null(&p);
-    db_param_text(&p, post_state_text(po->state));                       /* $11 */
-    param_time_or_null(&p, po->next_attempt_ms);                         /* $12 */
-    db_param_text(&p, po->state_reason != NULL ? po->state_reason : ""); /* $13 */
-    db_param_bool(&p, success);                                          /* $14 */
-    status wst = db_query(
-        db, "sched_report_write",
-        "WITH a AS (UPDATE publish_attempts SET state = $2, finish_time = $3::timestamptz, "
-        "outcome = $4, error_class = $5, error_message = left($6, 2000), external_id = $7, "
-        "external_url = $8, publish_time = $9::timestamptz, retry_after_seconds = $10::int "
-        "WHERE lease_id = $1::uuid RETURNING post_id) "
-        "UPDATE posts p SET state = $11, next_attempt_time = $12::timestamptz, "
-        "state_reason = left($13, 1000), last_outcome = $4, last_error_class = $5, "
-        "last_error = CASE WHEN $14::bool THEN p.last_error ELSE left($6, 2000) END, "
-        "publish_time = CASE WHEN $14::bool THEN $9::timestamptz ELSE p.publish_time END, "
-        "external_id = CASE WHEN $14::bool THEN $7 ELSE p.external_id END, "
-        "external_url = CASE WHEN $14::bool THEN $8 ELSE p.external_url END, "
-        "revision = p.revision + 1, updated_at = now() FROM a WHERE p.post_id = a.post_id "
-        "RETURNING p.revision",
-        &p, &res);
+    report_row_json(&rows, &r, rq);
+    status wst = report_write(db, &rows, &res);
     if (wst == ST_OK && db_res_rows(res) != 1)
         wst = ST_INTERNAL;
     if (wst == ST_OK) {
@@ -1220,14 +1281,215 @@ status sched_report_tx(db_conn *db, arena *a, const sched_report *rq, sched_repo
         } else {
             post->last_error = adup(a, rq->error_message);
         }
-        post->revision = db_res_int64(res, 0, 0);
+        post->revision = db_res_int64(res, 0, 1);
         post->update_time = handler_ts_from_ms(a, r.now_ms);
         out->post = arena_exhausted(a) ? NULL : post;
         if (out->post == NULL)
             wst = ST_EXHAUSTED;
     }
+    strbuf_fini(&rows);
     db_res_free(res);
     return wst;
+}
+
+/* The index of the loaded record of lease_id (lower case), or -1. */
+static int batch_rec(const sched_rec *recs, int n, const char *lease_id)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(recs[i].lease_id, lease_id) == 0)
+            return i;
+    return -1;
+}
+
+static char *lower_dup(arena *a, const char *s)
+{
+    char *d = adup(a, s);
+    for (char *c = d; c != NULL && *c != '\0'; c++)
+        *c = (char)tolower((unsigned char)*c);
+    return d;
+}
+
+/* Marks taken[i] for each SUCCESS report whose receipt (its post's
+ * platform, external_id) already belongs to another post. */
+static status batch_receipts_taken(db_conn *db, const sched_rec *recs, const int *rec_of,
+                                   const sched_report *rq, size_t n, bool *taken)
+{
+    strbuf b = { 0 };
+    db_params p;
+    db_res *res = NULL;
+    strbuf_putc(&b, '[');
+    for (size_t i = 0; i < n; i++) {
+        if (rec_of[i] < 0 || rq[i].outcome != LEASE_OUTCOME_SUCCESS || rq[i].external_id == NULL)
+            continue;
+        const sched_rec *r = &recs[rec_of[i]];
+        strbuf_printf(&b, "%s{\"i\":%zu,\"platform\":", b.len > 1 ? "," : "", i);
+        json_str(&b, r->platform);
+        strbuf_puts(&b, ",\"external_id\":");
+        json_str(&b, rq[i].external_id);
+        strbuf_puts(&b, ",\"post_id\":");
+        json_str(&b, r->post_id);
+        strbuf_putc(&b, '}');
+    }
+    strbuf_putc(&b, ']');
+    status st = ST_OK;
+    if (b.len > 2) {
+        db_params_init(&p);
+        db_param_text(&p, b.data);
+        st = db_query(db, "sched_report_receipts",
+                      /* LATERAL: one probe of posts_external_uq per report (as a
+                       * semi join the plan may merge over the whole index) */
+                      "SELECT x.i FROM json_to_recordset($1::json) AS x(i int, platform text, "
+                      "external_id text, post_id uuid) CROSS JOIN LATERAL (SELECT 1 FROM posts p "
+                      "WHERE p.platform = x.platform AND p.external_id = x.external_id "
+                      "AND p.post_id <> x.post_id LIMIT 1) t",
+                      &p, &res);
+        for (int k = 0; st == ST_OK && k < db_res_rows(res); k++) {
+            int64_t i = db_res_int64(res, k, 0);
+            if (i >= 0 && (size_t)i < n)
+                taken[i] = true;
+        }
+    }
+    db_res_free(res);
+    strbuf_fini(&b);
+    return st;
+}
+
+/* Decides report i of a batch against recs (updating it when applied). */
+static void batch_decide(sched_rec *r, const sched_report *rq, bool taken, const char **receipts,
+                         size_t n_receipts, sched_batch_item *it, bool *write)
+{
+    lease_result lr;
+    *write = false;
+    if (strcmp(r->post_id, rq->post_id) != 0) {
+        it->st = ST_FAILED_PRECONDITION;
+        it->message = "the lease is for another post";
+        return;
+    }
+    sched_rec next = *r; /* decided on a copy: a refusal leaves r as it was */
+    lease_event ev = report_event(&next, rq);
+    status st = lease_apply(&next.lim, &next.rec, &ev, &lr);
+    if (st != ST_OK) {
+        it->st = st;
+        it->message = lr.reason;
+        return;
+    }
+    if (lr.changed && !lr.duplicate && rq->outcome == LEASE_OUTCOME_SUCCESS) {
+        bool dup_receipt = taken;
+        for (size_t k = 0; !dup_receipt && k + 1 < n_receipts; k += 2)
+            dup_receipt = strcmp(receipts[k], r->platform) == 0 &&
+                          strcmp(receipts[k + 1], rq->external_id) == 0;
+        if (dup_receipt) {
+            it->st = ST_ALREADY_EXISTS;
+            it->message = "the external_id is already the receipt of another post";
+            return;
+        }
+    }
+    it->st = ST_OK;
+    it->duplicate = lr.duplicate;
+    if (lr.duplicate || !lr.changed) {
+        it->state = r->rec.post.state;
+        if (lr.duplicate && rq->outcome == LEASE_OUTCOME_RETRYABLE &&
+            r->rec.post.state == LEASE_POST_SCHEDULED &&
+            r->rec.post.attempt_count == r->rec.attempt.number)
+            it->next_attempt_ms = r->rec.post.next_attempt_ms;
+        return;
+    }
+    *r = next;
+    it->state = r->rec.post.state;
+    it->next_attempt_ms = lr.next_attempt_ms;
+    *write = true;
+}
+
+status sched_report_batch_tx(db_conn *db, arena *a, const sched_report *rq, size_t n,
+                             sched_batch_item *out)
+{
+    db_params p;
+    db_res *res = NULL, *wres = NULL;
+    strbuf ids = { 0 }, rows = { 0 };
+    status st = ST_OK;
+    int nrec = 0;
+    sched_rec *recs = NULL;
+    int *rec_of = arena_alloc(a, (n + 1) * sizeof *rec_of);
+    bool *taken = arena_calloc(a, (n + 1) * sizeof *taken);
+    /* the row of each changed record's report (last wins) */
+    const sched_report **wrote = NULL;
+    const char **receipts = arena_alloc(a, (2 * n + 1) * sizeof *receipts);
+    size_t n_receipts = 0;
+    if (rec_of == NULL || taken == NULL || receipts == NULL)
+        return ST_EXHAUSTED;
+
+    strbuf_putc(&ids, '{');
+    for (size_t i = 0; i < n; i++) {
+        memset(&out[i], 0, sizeof out[i]);
+        out[i].message = "";
+        strbuf_printf(&ids, "%s%s", i > 0 ? "," : "", rq[i].lease_id);
+    }
+    strbuf_putc(&ids, '}');
+    db_params_init(&p);
+    db_param_text(&p, ids.data);
+    st = db_query(db, "sched_lease_load_batch",
+                  "SELECT " REC_COLS " FROM posts p JOIN publish_attempts a "
+                  "ON a.post_id = p.post_id LEFT JOIN posting_policies pp "
+                  "ON pp.profile_id = p.profile_id WHERE a.lease_id = ANY($1::uuid[]) "
+                  "ORDER BY p.post_id, a.lease_id FOR UPDATE OF p, a",
+                  &p, &res);
+    if (st != ST_OK)
+        goto out;
+    nrec = db_res_rows(res);
+    recs = arena_alloc(a, ((size_t)nrec + 1) * sizeof *recs);
+    wrote = arena_calloc(a, ((size_t)nrec + 1) * sizeof *wrote);
+    if (recs == NULL || wrote == NULL) {
+        st = ST_EXHAUSTED;
+        goto out;
+    }
+    for (int k = 0; k < nrec; k++)
+        row_to_rec(res, k, a, &recs[k]);
+    for (size_t i = 0; i < n; i++)
+        rec_of[i] = batch_rec(recs, nrec, lower_dup(a, rq[i].lease_id));
+    if (arena_exhausted(a)) {
+        st = ST_EXHAUSTED;
+        goto out;
+    }
+    st = batch_receipts_taken(db, recs, rec_of, rq, n, taken);
+    if (st != ST_OK)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        bool write = false;
+        if (rec_of[i] < 0) {
+            out[i].st = ST_NOT_FOUND;
+            out[i].message = "lease not found";
+            continue;
+        }
+        sched_rec *r = &recs[rec_of[i]];
+        batch_decide(r, &rq[i], taken[i], receipts, n_receipts, &out[i], &write);
+        if (!write)
+            continue;
+        wrote[rec_of[i]] = &rq[i];
+        if (rq[i].outcome == LEASE_OUTCOME_SUCCESS) {
+            receipts[n_receipts++] = r->platform;
+            receipts[n_receipts++] = r->rec.attempt.external_id;
+        }
+    }
+    int n_writes = 0;
+    for (int k = 0; k < nrec; k++) {
+        if (wrote[k] == NULL)
+            continue;
+        report_row_json(&rows, &recs[k], wrote[k]);
+        n_writes++;
+    }
+    if (n_writes == 0)
+        goto out;
+    st = report_write(db, &rows, &wres);
+    if (st == ST_ALREADY_EXISTS) /* a receipt taken since the check */
+        st = ST_CONFLICT;
+    else if (st == ST_OK && db_res_rows(wres) != n_writes)
+        st = ST_INTERNAL;
+out:
+    strbuf_fini(&ids);
+    strbuf_fini(&rows);
+    db_res_free(res);
+    db_res_free(wres);
+    return st;
 }
 
 /* ---------------------------------------------------------------- reconcile */

@@ -228,6 +228,33 @@ typedef struct sched_report_result {
 status sched_report_tx(db_conn *db, arena *a, const sched_report *r, sched_report_result *out,
                        sched_refusal *why);
 
+/* REPORT of many attempts in one transaction (ReportPublishResults): every
+ * named attempt and its post are loaded FOR UPDATE in post order (so two
+ * batches never deadlock), each report is decided by lease_apply() in
+ * request order against the rows as the earlier reports of the batch left
+ * them (a repeated lease is a duplicate or a refusal, never a second
+ * write), receipts already taken by another post (or by an earlier report
+ * of the batch) are refused, and what changed is written back with one
+ * statement per table. Refusals change nothing and need no savepoint: they
+ * are decided before any write. */
+typedef struct sched_batch_item {
+    /* ST_OK (applied or a duplicate); else what sched_report_tx would have
+     * returned for this report alone: ST_NOT_FOUND (unknown lease),
+     * ST_FAILED_PRECONDITION or lease_apply's status (refused),
+     * ST_ALREADY_EXISTS (the receipt is another post's) */
+    status st;
+    const char *message; /* why (static), "" when ST_OK */
+    bool duplicate;
+    lease_post_state state;  /* after the report (ST_OK) */
+    int64_t next_attempt_ms; /* RETRYABLE that re-queued; 0 otherwise */
+} sched_batch_item;
+
+/* rq[i].executor_id may differ per report. out[0..n) gets each result.
+ * ST_CONFLICT when a concurrent transaction took a receipt between the
+ * check and the write (nothing is written; retry the batch). */
+status sched_report_batch_tx(db_conn *db, arena *a, const sched_report *rq, size_t n,
+                             sched_batch_item *out);
+
 /* An account's post as an executor saw it. */
 typedef struct sched_observed {
     const char *external_id;

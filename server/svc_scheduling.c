@@ -59,6 +59,7 @@ enum {
     TARGET_TEXT_MAX = 4000,
     HANDLE_MAX = 100,
     CLAIM_MAX = 100,
+    REPORTS_MAX = 500, /* ReportPublishResults */
     LEASE_DEFAULT_S = 120,
     LEASE_MIN_S = 10,
     LEASE_MAX_S = 3600,
@@ -1078,7 +1079,73 @@ static void sched_renew_lease(Herald__V1__SchedulingService_Service *svc,
         done((const Herald__V1__Lease *)r.reply, call);
 }
 
-/* ---------------------------------------------------------------- ReportPublishResult */
+/* ---------------------------------------------------------------- ReportPublishResult(s) */
+
+/* The ErrorInfo reason of a refused report: st and why as sched_report_tx
+ * (or sched_report_batch_tx, per report) gave them. */
+static const char *report_refusal_reason(status st, const char *why)
+{
+    if (st == ST_NOT_FOUND)
+        return "LEASE_NOT_FOUND";
+    if (st == ST_ALREADY_EXISTS)
+        return "RECEIPT_TAKEN";
+    return strstr(why, "different outcome") != NULL ? "OUTCOME_CONFLICT"
+           : strstr(why, "another post") != NULL    ? "LEASE_POST_MISMATCH"
+                                                    : "LEASE_NOT_HELD";
+}
+
+/* The fields of one report as both requests carry them. */
+typedef struct report_in {
+    const char *lease_id;
+    const char *post_id;
+    Herald__V1__PublishOutcome outcome;
+    const char *external_id;
+    const char *external_url;
+    Herald__V1__PublishErrorClass error_class;
+    const char *error_message;
+    const Google__Protobuf__Timestamp *publish_time;
+    bool has_retry_after;
+    int32_t retry_after_s;
+} report_in;
+
+/* Validates in (field paths under prefix: "" or "reports[3].") and fills
+ * *out (strings borrowed from in, post_id lower-cased in the call's arena). */
+static void report_check(hv *v, const char *prefix, const report_in *in, const char *executor_id,
+                         sched_report *out)
+{
+    int64_t publish_ms = 0;
+#define F(name) (prefix[0] != '\0' ? hv_path(v, "%s%s", prefix, name) : name)
+    hv_uuid(v, F("lease_id"), in->lease_id, true);
+    hv_uuid(v, F("post_id"), in->post_id, true);
+    hv_enum(v, F("outcome"), &herald__v1__publish_outcome__descriptor, (int)in->outcome, true);
+    if (in->outcome == HERALD__V1__PUBLISH_OUTCOME__PUBLISH_OUTCOME_SUCCESS)
+        hv_text(v, F("external_id"), in->external_id, 1, EXTERNAL_ID_MAX);
+    else
+        hv_text(v, F("external_id"), in->external_id, 0, EXTERNAL_ID_MAX);
+    hv_text(v, F("external_url"), in->external_url, 0, URL_MAX);
+    hv_enum(v, F("error_class"), &herald__v1__publish_error_class__descriptor, (int)in->error_class,
+            false);
+    hv_text(v, F("error_message"), in->error_message, 0, ERROR_MESSAGE_MAX);
+    hv_timestamp(v, F("publish_time"), in->publish_time, false, &publish_ms);
+    if (in->has_retry_after)
+        hv_int(v, F("retry_after_seconds"), in->retry_after_s, 0, 86400);
+#undef F
+    memset(out, 0, sizeof *out);
+    out->lease_id = in->lease_id;
+    out->executor_id = executor_id;
+    /* canonical lower case, as the database prints uuids */
+    char *pid = arena_strdup(v->arena, in->post_id);
+    for (char *c = pid; c != NULL && *c != '\0'; c++)
+        *c = (char)tolower((unsigned char)*c);
+    out->post_id = pid != NULL ? pid : "";
+    out->outcome = (lease_outcome)in->outcome;
+    out->error_class = (int)in->error_class;
+    out->external_id = in->external_id;
+    out->external_url = in->external_url;
+    out->error_message = in->error_message;
+    out->publish_ms = publish_ms;
+    out->retry_after_s = in->has_retry_after ? in->retry_after_s : -1;
+}
 
 static status report_body(handler_tx *tx, ProtobufCMessage **reply)
 {
@@ -1091,14 +1158,12 @@ static status report_body(handler_tx *tx, ProtobufCMessage **reply)
     if (st == ST_NOT_FOUND)
         return handler_tx_reject(tx, st, "lease %s not found", rq->lease_id);
     if (why.st != ST_OK) {
-        const char *code = strstr(why.reason, "different outcome") != NULL ? "OUTCOME_CONFLICT"
-                           : strstr(why.reason, "another post") != NULL    ? "LEASE_POST_MISMATCH"
-                                                                           : "LEASE_NOT_HELD";
-        rpc_call_set_error_info(tx->call, code, HANDLER_ERROR_DOMAIN);
+        rpc_call_set_error_info(tx->call, report_refusal_reason(why.st, why.reason),
+                                HANDLER_ERROR_DOMAIN);
         return handler_tx_reject(tx, why.st, "lease %s: %s", rq->lease_id, why.reason);
     }
     if (st == ST_ALREADY_EXISTS) {
-        rpc_call_set_error_info(tx->call, "RECEIPT_TAKEN", HANDLER_ERROR_DOMAIN);
+        rpc_call_set_error_info(tx->call, report_refusal_reason(st, ""), HANDLER_ERROR_DOMAIN);
         return handler_tx_reject(tx, ST_FAILED_PRECONDITION,
                                  "external_id %s is already the receipt of another post",
                                  rq->external_id);
@@ -1124,46 +1189,25 @@ static void sched_report_publish_result(Herald__V1__SchedulingService_Service *s
 {
     rpc_call *call = data;
     sched_report rq;
-    int64_t publish_ms = 0;
     hv v;
     (void)svc;
 
     hv_init(&v, call, &req->base);
     hv_request_id(&v, "request_id", req->request_id);
-    hv_uuid(&v, "lease_id", req->lease_id, true);
     check_executor(&v, "executor_id", req->executor_id, true);
-    hv_uuid(&v, "post_id", req->post_id, true);
-    hv_enum(&v, "outcome", &herald__v1__publish_outcome__descriptor, (int)req->outcome, true);
-    if (req->outcome == HERALD__V1__PUBLISH_OUTCOME__PUBLISH_OUTCOME_SUCCESS)
-        hv_text(&v, "external_id", req->external_id, 1, EXTERNAL_ID_MAX);
-    else
-        hv_text(&v, "external_id", req->external_id, 0, EXTERNAL_ID_MAX);
-    hv_text(&v, "external_url", req->external_url, 0, URL_MAX);
-    hv_enum(&v, "error_class", &herald__v1__publish_error_class__descriptor, (int)req->error_class,
-            false);
-    hv_text(&v, "error_message", req->error_message, 0, ERROR_MESSAGE_MAX);
-    hv_timestamp(&v, "publish_time", req->publish_time, false, &publish_ms);
-    if (SVC_HAS(req, retry_after_seconds))
-        hv_int(&v, "retry_after_seconds", req->retry_after_seconds, 0, 86400);
+    report_in in = { .lease_id = req->lease_id,
+                     .post_id = req->post_id,
+                     .outcome = req->outcome,
+                     .external_id = req->external_id,
+                     .external_url = req->external_url,
+                     .error_class = req->error_class,
+                     .error_message = req->error_message,
+                     .publish_time = req->publish_time,
+                     .has_retry_after = SVC_HAS(req, retry_after_seconds),
+                     .retry_after_s = req->retry_after_seconds };
+    report_check(&v, "", &in, req->executor_id, &rq);
     if (hv_failed(&v))
         return;
-    memset(&rq, 0, sizeof rq);
-    rq.lease_id = req->lease_id;
-    rq.executor_id = req->executor_id;
-    rq.post_id = req->post_id;
-    /* canonical lower case, as the database prints uuids */
-    char pid[40];
-    (void)snprintf(pid, sizeof pid, "%s", req->post_id);
-    for (char *s = pid; *s; s++)
-        *s = (char)tolower((unsigned char)*s);
-    rq.post_id = pid;
-    rq.outcome = (lease_outcome)req->outcome;
-    rq.error_class = (int)req->error_class;
-    rq.external_id = req->external_id;
-    rq.external_url = req->external_url;
-    rq.error_message = req->error_message;
-    rq.publish_ms = publish_ms;
-    rq.retry_after_s = SVC_HAS(req, retry_after_seconds) ? req->retry_after_seconds : -1;
     /* Idempotent per attempt (the proto's contract): the lease is the key, so
      * the request_id is not stored: a repeated report is answered by the state
      * machine (duplicate_report), which also saves three round trips on the
@@ -1177,6 +1221,108 @@ static void sched_report_publish_result(Herald__V1__SchedulingService_Service *s
     handler_result r;
     if (handler_mutate(call, &m, &r))
         done((const Herald__V1__ReportPublishResultResponse *)r.reply, call);
+}
+
+typedef struct reports_ctx {
+    const Herald__V1__ReportPublishResultsRequest *req;
+    const sched_report *rq; /* one per req->reports[i] */
+} reports_ctx;
+
+static status reports_body(handler_tx *tx, ProtobufCMessage **reply)
+{
+    const reports_ctx *c = tx->ctx;
+    arena *a = rpc_call_arena(tx->call);
+    size_t n = c->req->n_reports;
+    sched_batch_item *items = arena_alloc(a, n * sizeof *items);
+    Herald__V1__ReportPublishResultsResponse *out = arena_alloc(a, sizeof *out);
+    Herald__V1__PublishReportResult *res = arena_alloc(a, n * sizeof *res);
+    Herald__V1__PublishReportResult **resp = arena_alloc(a, n * sizeof *resp);
+    if (items == NULL || out == NULL || res == NULL || resp == NULL)
+        return handler_tx_reject(tx, ST_EXHAUSTED, "reply too large");
+
+    status st = sched_report_batch_tx(tx->db, a, c->rq, n, items);
+    if (st != ST_OK)
+        return st;
+    herald__v1__report_publish_results_response__init(out);
+    for (size_t i = 0; i < n; i++) {
+        const sched_batch_item *it = &items[i];
+        Herald__V1__PublishReportResult *r = &res[i];
+        herald__v1__publish_report_result__init(r);
+        r->lease_id = c->req->reports[i]->lease_id;
+        r->post_id = c->req->reports[i]->post_id;
+        if (it->st == ST_OK) {
+            r->duplicate_report = it->duplicate;
+            r->state = (Herald__V1__PostState)it->state;
+            if (it->next_attempt_ms != 0)
+                r->next_attempt_time = handler_ts_from_ms(a, it->next_attempt_ms);
+            out->applied++;
+            out->duplicates += it->duplicate ? 1 : 0;
+        } else {
+            /* the code ReportPublishResult would answer: a taken receipt
+             * is FAILED_PRECONDITION there too */
+            r->code = status_to_grpc(it->st == ST_ALREADY_EXISTS ? ST_FAILED_PRECONDITION : it->st);
+            r->message = (char *)it->message;
+            r->reason = (char *)report_refusal_reason(it->st, it->message);
+        }
+        resp[i] = r;
+    }
+    out->results = resp;
+    out->n_results = n;
+    if (arena_exhausted(a))
+        return handler_tx_reject(tx, ST_EXHAUSTED, "reply too large");
+    *reply = &out->base;
+    return ST_OK;
+}
+
+static void sched_report_publish_results(Herald__V1__SchedulingService_Service *svc,
+                                         const Herald__V1__ReportPublishResultsRequest *req,
+                                         Herald__V1__ReportPublishResultsResponse_Closure done,
+                                         void *data)
+{
+    rpc_call *call = data;
+    arena *a = rpc_call_arena(call);
+    hv v;
+    (void)svc;
+
+    hv_init(&v, call, &req->base);
+    hv_request_id(&v, "request_id", req->request_id);
+    check_executor(&v, "executor_id", req->executor_id, true);
+    sched_report *rq = NULL;
+    if (hv_count(&v, "reports", req->n_reports, 1, REPORTS_MAX)) {
+        rq = arena_alloc(a, req->n_reports * sizeof *rq);
+        for (size_t i = 0; rq != NULL && i < req->n_reports; i++) {
+            const Herald__V1__PublishReport *pr = req->reports[i];
+            report_in in = { .lease_id = pr->lease_id,
+                             .post_id = pr->post_id,
+                             .outcome = pr->outcome,
+                             .external_id = pr->external_id,
+                             .external_url = pr->external_url,
+                             .error_class = pr->error_class,
+                             .error_message = pr->error_message,
+                             .publish_time = pr->publish_time,
+                             .has_retry_after = SVC_HAS(pr, retry_after_seconds),
+                             .retry_after_s = pr->retry_after_seconds };
+            report_check(&v, hv_path(&v, "reports[%zu].", i), &in, req->executor_id, &rq[i]);
+        }
+    }
+    if (hv_failed(&v))
+        return;
+    if (rq == NULL) {
+        rpc_call_fail(call, ST_EXHAUSTED, "request too large");
+        return;
+    }
+    /* Idempotent per attempt, as ReportPublishResult: the request_id is not
+     * stored (each lease answers a repeat with duplicate_report). */
+    reports_ctx c = { .req = req, .rq = rq };
+    handler_mutation m = { .request = &req->base,
+                           .request_id = NULL,
+                           .reply_desc = &herald__v1__report_publish_results_response__descriptor,
+                           .body = reports_body,
+                           .ctx = &c,
+                           .what = "publish results" };
+    handler_result r;
+    if (handler_mutate(call, &m, &r))
+        done((const Herald__V1__ReportPublishResultsResponse *)r.reply, call);
 }
 
 /* ---------------------------------------------------------------- ReconcilePublished */
@@ -1571,6 +1717,7 @@ static Herald__V1__SchedulingService_Service svc = {
     .claim_due_work = sched_claim_due_work,
     .renew_lease = sched_renew_lease,
     .report_publish_result = sched_report_publish_result,
+    .report_publish_results = sched_report_publish_results,
     .reconcile_published = sched_reconcile_published,
     .report_platform_signal = sched_report_platform_signal,
     .get_posting_policy = sched_get_posting_policy,

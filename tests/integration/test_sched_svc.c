@@ -1224,6 +1224,137 @@ static void lease_lifecycle(void **state)
 
 /* ---------------------------------------------------------------- reply opportunities */
 
+/* ReportPublishResults: each report decided on its own in request order
+ * (applied, duplicate, refused, unknown), one transaction, idempotent per
+ * attempt; malformed input refused as a whole with per-report fields. */
+static void report_batch(void **state)
+{
+    (void)state;
+    char ids[6][40], other[40], st[32];
+    make_profile("batch", NULL, NULL, NULL);
+    make_profile("batch2", NULL, NULL, NULL);
+    for (int i = 0; i < 6; i++) {
+        char text[64];
+        snprintf(text, sizeof text, "batched report post number %d", i);
+        insert_post(ids[i], "batch", "scheduled", "original", text, -60000 + i * 1000);
+    }
+    insert_post(other, "batch2", "scheduled", "original", "a post of another profile", -1000);
+    Herald__V1__ClaimDueWorkResponse *c = NULL, *c2 = NULL;
+    assert_int_equal(claim("be", "batch", 10, 60, &c), 0);
+    assert_int_equal(c->n_items, 6);
+    assert_int_equal(claim("bo", "batch2", 10, 60, &c2), 0);
+    assert_int_equal(c2->n_items, 1);
+    /* the other post publishes first with the receipt ext-taken */
+    assert_int_equal(report(c2->items[0]->lease->lease_id, "bo", other,
+                            HERALD__V1__PUBLISH_OUTCOME__PUBLISH_OUTCOME_SUCCESS, "ext-taken", 0,
+                            NULL, -1, NULL),
+                     0);
+
+    Herald__V1__ReportPublishResultsRequest req = HERALD__V1__REPORT_PUBLISH_RESULTS_REQUEST__INIT;
+    Herald__V1__PublishReport it[9], *ptrs[9];
+    for (int i = 0; i < 9; i++) {
+        herald__v1__publish_report__init(&it[i]);
+        ptrs[i] = &it[i];
+    }
+    char ext[6][32];
+    for (int i = 0; i < 6; i++) {
+        it[i].lease_id = c->items[i]->lease->lease_id;
+        it[i].post_id = c->items[i]->post->post_id;
+        it[i].outcome = HERALD__V1__PUBLISH_OUTCOME__PUBLISH_OUTCOME_SUCCESS;
+        snprintf(ext[i], sizeof ext[i], "ext-batch-%d", i);
+        it[i].external_id = ext[i];
+    }
+    /* 1: RETRYABLE; 2: the lease of another post; 3: a receipt another post
+     * holds; 6: item 0 again (duplicate); 7: item 1 with another outcome;
+     * 8: an unknown lease */
+    it[1].outcome = HERALD__V1__PUBLISH_OUTCOME__PUBLISH_OUTCOME_RETRYABLE;
+    it[1].external_id = (char *)"";
+    it[1].error_class = HERALD__V1__PUBLISH_ERROR_CLASS__PUBLISH_ERROR_CLASS_SERVER_ERROR;
+    it[2].post_id = (char *)other;
+    it[3].external_id = (char *)"ext-taken";
+    it[6] = it[0];
+    it[7] = it[1];
+    it[7].outcome = HERALD__V1__PUBLISH_OUTCOME__PUBLISH_OUTCOME_PERMANENT;
+    it[8] = it[4];
+    it[8].lease_id = (char *)"00000000-0000-4000-8000-000000000000";
+    req.request_id = (char *)rid();
+    req.executor_id = (char *)"be";
+    req.reports = ptrs;
+    req.n_reports = 9;
+    Herald__V1__ReportPublishResultsResponse *r = NULL;
+    assert_int_equal(sc("ReportPublishResults", &req.base,
+                        &herald__v1__report_publish_results_response__descriptor, &r),
+                     0);
+    assert_int_equal(r->n_results, 9);
+    const int want[9] = { 0, 0, 9, 9, 0, 0, 0, 9, 5 };
+    const char *why[9] = { "", "", "LEASE_POST_MISMATCH", "RECEIPT_TAKEN",  "",
+                           "", "", "OUTCOME_CONFLICT",    "LEASE_NOT_FOUND" };
+    for (int i = 0; i < 9; i++) {
+        assert_int_equal(r->results[i]->code, want[i]);
+        assert_string_equal(r->results[i]->reason, why[i]);
+        assert_string_equal(r->results[i]->lease_id, it[i].lease_id);
+    }
+    assert_int_equal(r->applied, 5);
+    assert_int_equal(r->duplicates, 1);
+    assert_true(r->results[6]->duplicate_report);
+    assert_false(r->results[0]->duplicate_report);
+    assert_int_equal(r->results[0]->state, HERALD__V1__POST_STATE__POST_STATE_PUBLISHED);
+    assert_int_equal(r->results[1]->state, HERALD__V1__POST_STATE__POST_STATE_SCHEDULED);
+    assert_non_null(r->results[1]->next_attempt_time);
+    msg_free(r);
+    assert_string_equal(post_state(st, ids[0]), "published");
+    assert_string_equal(post_state(st, ids[1]), "scheduled");
+    assert_string_equal(post_state(st, ids[2]), "publishing"); /* refused: unchanged */
+    assert_string_equal(post_state(st, ids[3]), "publishing");
+    assert_string_equal(post_state(st, ids[4]), "published");
+    assert_string_equal(post_state(st, ids[5]), "published");
+    assert_int_equal(sql_int("SELECT count(*) FROM posts WHERE post_id = '%s' AND "
+                             "external_id = 'ext-batch-0' AND revision = 3",
+                             ids[0]),
+                     1);
+    assert_int_equal(sql_int("SELECT count(*) FROM publish_attempts WHERE post_id = '%s' AND "
+                             "state = 'failed' AND outcome = 'retryable' AND error_class = "
+                             "'server_error' AND finish_time IS NOT NULL",
+                             ids[1]),
+                     1);
+
+    /* the whole batch again: every applied one is a duplicate, nothing changes */
+    req.request_id = (char *)rid();
+    assert_int_equal(sc("ReportPublishResults", &req.base,
+                        &herald__v1__report_publish_results_response__descriptor, &r),
+                     0);
+    assert_int_equal(r->applied, 5);
+    assert_int_equal(r->duplicates, 5);
+    msg_free(r);
+    assert_int_equal(sql_int("SELECT revision FROM posts WHERE post_id = '%s'", ids[0]), 3);
+
+    /* the refused ones still report on their own */
+    assert_int_equal(report(it[3].lease_id, "be", ids[3],
+                            HERALD__V1__PUBLISH_OUTCOME__PUBLISH_OUTCOME_SUCCESS, "ext-batch-3", 0,
+                            NULL, -1, NULL),
+                     0);
+
+    /* malformed: refused as a whole, each bad field named */
+    it[0].outcome = HERALD__V1__PUBLISH_OUTCOME__PUBLISH_OUTCOME_UNSPECIFIED;
+    it[4].lease_id = (char *)"not-a-uuid";
+    it[5].external_id = (char *)"";
+    assert_int_equal(sc("ReportPublishResults", &req.base,
+                        &herald__v1__report_publish_results_response__descriptor, NULL),
+                     3);
+    assert_true(has_violation("reports[0].outcome"));
+    assert_true(has_violation("reports[4].lease_id"));
+    assert_true(has_violation("reports[5].external_id"));
+    req.n_reports = 0;
+    req.executor_id = (char *)"";
+    assert_int_equal(sc("ReportPublishResults", &req.base,
+                        &herald__v1__report_publish_results_response__descriptor, NULL),
+                     3);
+    assert_true(has_violation("reports"));
+    assert_true(has_violation("executor_id"));
+    msg_free(c);
+    msg_free(c2);
+}
+
 static Herald__V1__ReplyTarget *target(Herald__V1__ReplyTarget *t, const char *id, const char *root,
                                        const char *author, const char *handle, int64_t followers,
                                        const char *text, int64_t create_ms, int64_t likes)
@@ -1401,10 +1532,11 @@ static void reply_opportunities(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(policy_get_set),  cmocka_unit_test(signals_and_quota),
-        cmocka_unit_test(schedule_post),   cmocka_unit_test(slots_basics),
-        cmocka_unit_test(slots_history),   cmocka_unit_test(slots_property),
-        cmocka_unit_test(lease_lifecycle), cmocka_unit_test(reply_opportunities),
+        cmocka_unit_test(policy_get_set),      cmocka_unit_test(signals_and_quota),
+        cmocka_unit_test(schedule_post),       cmocka_unit_test(slots_basics),
+        cmocka_unit_test(slots_history),       cmocka_unit_test(slots_property),
+        cmocka_unit_test(lease_lifecycle),     cmocka_unit_test(report_batch),
+        cmocka_unit_test(reply_opportunities),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -10,7 +10,11 @@
  *     RETRYABLE (nothing published) or end UNKNOWN (published, outcome
  *     unknown);
  *   - a reconciler thread calls ReconcilePublished every few seconds with
- *     what the platform shows for each profile.
+ *     what the platform shows for each profile;
+ *   - the odd-numbered executors report through ReportPublishResults: a
+ *     claim's reports (duplicates included, right after their original)
+ *     go in one call at the end of the claim, late ones in one call too; a
+ *     crash loses the whole unsent batch.
  * Passes when every post is published on the platform exactly once (the
  * executors' publish actions counted per post id), every post ends
  * PUBLISHED with that receipt (none lost), no late report was applied, and
@@ -59,7 +63,7 @@ static atomic_uint g_rid;
 static int64_t g_start_ms;
 
 /* counts */
-static atomic_long n_claims, n_claimed, n_published, n_success, n_retryable, n_unknown,
+static atomic_long n_batches, n_claims, n_claimed, n_published, n_success, n_retryable, n_unknown,
     n_crash_before, n_crash_after, n_late, n_late_rejected, n_late_applied, n_dup, n_dup_ok,
     n_refused, n_errors, n_rec_calls, n_matched, n_requeued, n_pending;
 
@@ -145,6 +149,70 @@ static int report(const char *exec, const Herald__V1__WorkItem *w, int outcome, 
     return code;
 }
 
+/* A report a batching executor holds until the end of its claim, with the
+ * counters its code goes to (as report()'s callers count a single one). */
+typedef struct pending {
+    const Herald__V1__WorkItem *w; /* borrowed until the flush */
+    int outcome;
+    atomic_long *ok, *refused;
+    bool dup; /* the same report again: counts n_dup / n_dup_ok */
+} pending;
+
+enum { PENDING_MAX = 2 * 64 };
+
+/* Sends p[0..n) in one ReportPublishResults call and counts each result. */
+static void flush_reports(const char *exec, const pending *p, int n)
+{
+    if (n == 0)
+        return;
+    Herald__V1__ReportPublishResultsRequest req = HERALD__V1__REPORT_PUBLISH_RESULTS_REQUEST__INIT;
+    Herald__V1__PublishReport items[PENDING_MAX], *ptrs[PENDING_MAX];
+    char ext[PENDING_MAX][48], r[40];
+    ProtobufCMessage *resp = NULL;
+    rid(r);
+    req.request_id = r;
+    req.executor_id = (char *)exec;
+    for (int i = 0; i < n; i++) {
+        herald__v1__publish_report__init(&items[i]);
+        items[i].lease_id = p[i].w->lease->lease_id;
+        items[i].post_id = p[i].w->post->post_id;
+        items[i].outcome = (Herald__V1__PublishOutcome)p[i].outcome;
+        if (p[i].outcome == HERALD__V1__PUBLISH_OUTCOME__PUBLISH_OUTCOME_SUCCESS) {
+            ext_id(find_post(p[i].w->post->post_id), ext[i]);
+            items[i].external_id = ext[i];
+        }
+        if (p[i].outcome == HERALD__V1__PUBLISH_OUTCOME__PUBLISH_OUTCOME_RETRYABLE)
+            items[i].error_class =
+                HERALD__V1__PUBLISH_ERROR_CLASS__PUBLISH_ERROR_CLASS_SERVER_ERROR;
+        if (p[i].outcome == HERALD__V1__PUBLISH_OUTCOME__PUBLISH_OUTCOME_UNKNOWN)
+            items[i].error_class = HERALD__V1__PUBLISH_ERROR_CLASS__PUBLISH_ERROR_CLASS_TIMEOUT;
+        ptrs[i] = &items[i];
+    }
+    req.reports = ptrs;
+    req.n_reports = (size_t)n;
+    int code = call("ReportPublishResults", &req.base,
+                    &herald__v1__report_publish_results_response__descriptor, &resp, NULL, 0);
+    const Herald__V1__ReportPublishResultsResponse *out =
+        (const Herald__V1__ReportPublishResultsResponse *)resp;
+    if (code != 0 || out == NULL || out->n_results != (size_t)n) {
+        atomic_fetch_add(&n_errors, n);
+    } else {
+        atomic_fetch_add(&n_batches, 1);
+        for (int i = 0; i < n; i++) {
+            int c = out->results[i]->code;
+            if (p[i].dup) {
+                atomic_fetch_add(&n_dup, 1);
+                if (c == 0 && out->results[i]->duplicate_report)
+                    atomic_fetch_add(&n_dup_ok, 1);
+            } else {
+                atomic_fetch_add(c == 0 ? p[i].ok : c == 9 ? p[i].refused : &n_errors, 1);
+            }
+        }
+    }
+    if (resp != NULL)
+        protobuf_c_message_free_unpacked(resp, NULL);
+}
+
 static int64_t ts_expire(const Herald__V1__WorkItem *w)
 {
     const Google__Protobuf__Timestamp *t = w->lease->expire_time;
@@ -174,14 +242,44 @@ static void *executor_main(void *arg)
     int incarnation = 0;
     late_item late[64];
     int n_late_items = 0;
+    bool batched = t % 2 == 1; /* reports through ReportPublishResults */
+    pending pend[PENDING_MAX];
 
     while (!atomic_load(&g_done)) {
         char exec[48], r[40];
         snprintf(exec, sizeof exec, "exec-%d-%d", t, incarnation);
-        /* late reports whose lease has lapsed by now */
+        /* late reports whose lease has lapsed by now (a batching executor
+         * sends them together: they all name one old executor id per
+         * incarnation, so one call per incarnation) */
         for (int i = 0; i < n_late_items;) {
             if (now_real_ms() < late[i].due_ms) {
                 i++;
+                continue;
+            }
+            if (batched) {
+                pending lp[64];
+                Herald__V1__WorkItem *sent[64];
+                int nl = 0;
+                char lexec[48];
+                int64_t now = now_real_ms();
+                snprintf(lexec, sizeof lexec, "%s", late[i].exec);
+                for (int k = i; k < n_late_items;) {
+                    if (now >= late[k].due_ms && strcmp(late[k].exec, lexec) == 0) {
+                        sent[nl] = late[k].w;
+                        lp[nl++] =
+                            (pending){ .w = late[k].w,
+                                       .outcome =
+                                           HERALD__V1__PUBLISH_OUTCOME__PUBLISH_OUTCOME_SUCCESS,
+                                       .ok = &n_late_applied,
+                                       .refused = &n_late_rejected };
+                        late[k] = late[--n_late_items];
+                        continue;
+                    }
+                    k++;
+                }
+                flush_reports(lexec, lp, nl);
+                for (int k = 0; k < nl; k++)
+                    herald__v1__work_item__free_unpacked(sent[k], NULL);
                 continue;
             }
             int code = report(late[i].exec, late[i].w,
@@ -218,6 +316,7 @@ static void *executor_main(void *arg)
             continue;
         }
         bool crashed = false;
+        int n_pend = 0;
         for (size_t i = 0; i < resp->n_items && !crashed; i++) {
             const Herald__V1__WorkItem *w = resp->items[i];
             plat_post *p = find_post(w->post->post_id);
@@ -237,6 +336,20 @@ static void *executor_main(void *arg)
                 late[n_late_items].due_ms = ts_expire(w) + 1500;
                 n_late_items++;
                 atomic_fetch_add(&n_late, 1);
+            } else if (batched) { /* as below, reported at the end of the claim */
+                int outcome = dice < 130   ? HERALD__V1__PUBLISH_OUTCOME__PUBLISH_OUTCOME_RETRYABLE
+                              : dice < 150 ? HERALD__V1__PUBLISH_OUTCOME__PUBLISH_OUTCOME_UNKNOWN
+                                           : HERALD__V1__PUBLISH_OUTCOME__PUBLISH_OUTCOME_SUCCESS;
+                if (dice >= 130)
+                    platform_publish(p);
+                pend[n_pend++] = (pending){ .w = w,
+                                            .outcome = outcome,
+                                            .ok = dice < 130   ? &n_retryable
+                                                  : dice < 150 ? &n_unknown
+                                                               : &n_success,
+                                            .refused = &n_refused };
+                if (dice >= 850) /* the same report again, in the same call */
+                    pend[n_pend++] = (pending){ .w = w, .outcome = outcome, .dup = true };
             } else if (dice < 130) { /* the platform failed: nothing published */
                 code =
                     report(exec, w, HERALD__V1__PUBLISH_OUTCOME__PUBLISH_OUTCOME_RETRYABLE, NULL);
@@ -259,6 +372,8 @@ static void *executor_main(void *arg)
                 }
             }
         }
+        if (!crashed) /* a crash loses the unsent batch */
+            flush_reports(exec, pend, n_pend);
         herald__v1__claim_due_work_response__free_unpacked(resp, NULL);
         if (crashed) {
             incarnation++; /* the rest of the batch is abandoned */
@@ -518,7 +633,7 @@ static void concurrency(void **state)
            "unknown=%ld crash_before=%ld crash_after=%ld expired_leases=%lld late_reports=%ld "
            "late_rejected=%ld late_applied=%ld late_applied_db=%lld duplicates=%ld "
            "duplicates_acknowledged=%ld refused=%ld reconcile_calls=%ld matched=%ld "
-           "requeued=%ld pending=%ld errors=%ld live_leases=%lld\n",
+           "requeued=%ld pending=%ld errors=%ld live_leases=%lld batched_report_calls=%ld\n",
            N_POSTS, N_EXECUTORS, secs, once, never, twice, by_state_published, receipt_ok,
            atomic_load(&n_claims), atomic_load(&n_claimed), (long long)attempts,
            atomic_load(&n_published), atomic_load(&n_success), atomic_load(&n_retryable),
@@ -527,7 +642,7 @@ static void concurrency(void **state)
            atomic_load(&n_late_applied), (long long)late_applied_db, atomic_load(&n_dup),
            atomic_load(&n_dup_ok), atomic_load(&n_refused), atomic_load(&n_rec_calls),
            atomic_load(&n_matched), atomic_load(&n_requeued), atomic_load(&n_pending),
-           atomic_load(&n_errors), (long long)live);
+           atomic_load(&n_errors), (long long)live, atomic_load(&n_batches));
     printf("attempts per post: 1:%d 2:%d 3:%d 4:%d 5:%d 6:%d 7+:%d\n", attempts_hist[1],
            attempts_hist[2], attempts_hist[3], attempts_hist[4], attempts_hist[5], attempts_hist[6],
            attempts_hist[7]);
@@ -538,6 +653,7 @@ static void concurrency(void **state)
     assert_int_equal(by_state_published, N_POSTS);
     assert_int_equal(receipt_ok, N_POSTS);
     assert_int_equal(atomic_load(&n_late_applied), 0);
+    assert_true(atomic_load(&n_batches) > 0); /* the batch RPC took part */
     assert_int_equal(late_applied_db, 0);
     assert_int_equal(live, 0);
     assert_true(atomic_load(&n_crash_before) + atomic_load(&n_crash_after) > 0);
