@@ -1120,10 +1120,7 @@ out:
      * services below once the server has stopped (a no-op after the drain). */
     rpc_server_shutdown(srv, 0);
     rpc_server_shutdown(hsrv, 0);
-    metrics_free(met);          /* reads the server, memory, db, cache and http figures */
-    vercache_process_set(NULL); /* the workers and /metrics are stopped: nothing reads it */
-    vercache_free(vc);          /* stops the listener */
-    vc = NULL;
+    metrics_free(met);      /* reads the server, memory, db, cache and http figures */
     db_pinger_stop(pinger); /* before health_free (it calls health_set) and jobs_free (it
                              * starts the jobs) */
     jobs_free(bg);          /* waits for a running job */
@@ -1135,8 +1132,11 @@ out:
     pregen_stop(); /* finishes those; before rpc_server_free (detached calls) */
     http_client_free(http);
     rpc_server_free(hsrv);
-    rpc_server_free(srv); /* joins the workers: their connections close */
-    memwatch_free(mem);   /* after the server: the interceptor reads it */
+    rpc_server_free(srv);       /* joins the workers: their connections close */
+    vercache_process_set(NULL); /* the workers and /metrics are gone: nobody reads it */
+    vercache_free(vc);          /* stops the listener */
+    vc = NULL;
+    memwatch_free(mem); /* after the server: the interceptor reads it */
     reflection_free(refl);
     health_free(h);
     rpc_global_fini();
