@@ -73,7 +73,7 @@ static void kill_and_restart(void **state)
     po.probe_budget_ms = 250;
     po.on_change = on_change;
     char *err = NULL;
-    int64_t at;
+    int64_t at = 0;
 
     assert_int_equal(db_ping(db, 1000), ST_OK);
     db_pinger *p = db_pinger_start(&dbo, &po, &err);

@@ -90,7 +90,7 @@ static void gates_table(void **state)
 
     assert_non_null(data);
     for (char *line = strtok(data, "\n"); line != NULL; line = strtok(NULL, "\n")) {
-        char *f[6];
+        char *f[6] = { 0 };
         lineno++;
         if (line[0] == '#' || line[0] == '\0')
             continue;
