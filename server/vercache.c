@@ -289,7 +289,7 @@ void vercache_notified(vercache *vc, const char *scope, int64_t version, int64_t
 
 static bool parse_i64(const char *s, const char *end, int64_t *out)
 {
-    if (s == end || end - s > 19)
+    if (s == end || end - s > 18) /* no overflow; versions and microseconds fit */
         return false;
     int64_t v = 0;
     bool neg = *s == '-';

@@ -180,8 +180,15 @@ static void payloads(void **state)
     assert_true(vercache_get(vc, "a scope with spaces", &v, &t));
     assert_true(vercache_apply_payload(vc, "gone learning:p1"));
     assert_false(vercache_get(vc, "learning:p1", &v, &t));
-    const char *bad[] = { "",      "12",   "12 34", "x 1 s",
-                          "1 y s", "1 2 ", "gone ", "99999999999999999999 1 s" };
+    const char *bad[] = { "",
+                          "12",
+                          "12 34",
+                          "x 1 s",
+                          "1 y s",
+                          "1 2 ",
+                          "gone ",
+                          "99999999999999999999 1 s",
+                          "9999999999999999999 1 s" };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_false(vercache_apply_payload(vc, bad[i]));
     vercache_free(vc);
