@@ -568,11 +568,15 @@ static void write_cache_tiers(metrics_writer *w, const cache *c)
     metrics_family(w, "herald_version_map_resets_total", METRICS_COUNTER,
                    "Times the version listener lost its subscription (the map was cleared).");
     metrics_sample_u64(w, NULL, 0, vs.resets);
+    metrics_family(w, "herald_version_map_heartbeats_unechoed_total", METRICS_COUNTER,
+                   "Version heartbeats (a NOTIFY to itself) whose echo did not come back in "
+                   "time: the map is untrusted; always rising behind a transaction pooler.");
+    metrics_sample_u64(w, NULL, 0, vs.unechoed);
     metrics_family(w, "herald_version_map_entries", METRICS_GAUGE,
                    "Scopes held by the version map.");
     metrics_sample_u64(w, NULL, 0, vs.entries);
     metrics_family(w, "herald_version_map_trusted", METRICS_GAUGE,
-                   "1 while the version map is subscribed and its heartbeat is recent.");
+                   "1 while the version map is subscribed and its heartbeat echoed recently.");
     metrics_sample(w, NULL, 0, vs.trusted ? 1.0 : 0.0);
 }
 

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -50,7 +51,7 @@ struct vercache {
     uint64_t evict_seq;
     atomic_int_fast64_t trusted_until_us; /* monotonic; 0 = not trusted */
 
-    atomic_uint_fast64_t hits, misses, merged, refused, notified, resets, evictions;
+    atomic_uint_fast64_t hits, misses, merged, refused, notified, resets, evictions, unechoed;
     atomic_size_t entries;
 
     /* the listener */
@@ -60,6 +61,11 @@ struct vercache {
     db_options dbo;
     char *conninfo;
     int64_t stale_ms;
+    /* the heartbeat, listener thread only */
+    uint64_t beat_id;   /* this process's beats among every replica's */
+    uint64_t beat_n;    /* beats sent */
+    char beat_want[64]; /* the payload of the beat in flight */
+    bool beat_seen;     /* its echo arrived */
 };
 
 static _Atomic(vercache *) g_process;
@@ -348,6 +354,7 @@ void vercache_stats_get(vercache *vc, vercache_stats *out)
     out->refused = atomic_load(&vc->refused);
     out->notified = atomic_load(&vc->notified);
     out->resets = atomic_load(&vc->resets);
+    out->unechoed = atomic_load(&vc->unechoed);
     out->evictions = atomic_load(&vc->evictions);
     out->entries = atomic_load(&vc->entries);
     out->trusted = trusted_now(vc);
@@ -357,8 +364,43 @@ void vercache_stats_get(vercache *vc, vercache_stats *out)
 
 static void on_notify(const char *channel, const char *payload, void *user)
 {
-    if (strcmp(channel, VERCACHE_CHANNEL) == 0)
-        (void)vercache_apply_payload(user, payload);
+    vercache *vc = user;
+    if (strcmp(channel, VERCACHE_CHANNEL) != 0)
+        return;
+    if (strncmp(payload, "beat ", 5) == 0) { /* a replica's heartbeat */
+        if (strcmp(payload, vc->beat_want) == 0)
+            vc->beat_seen = true;
+        return;
+    }
+    (void)vercache_apply_payload(vc, payload);
+}
+
+/* One heartbeat: a NOTIFY to ourselves, then the wait for its echo until
+ * deadline_us. Notifications reach a listener in commit order, so the echo
+ * arrives after every notification of a transaction that committed before
+ * the beat, and those are merged by then. Returns ST_OK with *echoed, or
+ * the connection's failure. */
+static status beat(vercache *vc, db_conn *db, int64_t deadline_us, bool *echoed)
+{
+    db_params p;
+    *echoed = false;
+    (void)snprintf(vc->beat_want, sizeof vc->beat_want, "beat %016" PRIx64 "-%" PRIu64,
+                   vc->beat_id, ++vc->beat_n);
+    vc->beat_seen = false;
+    db_params_init(&p);
+    db_param_text(&p, VERCACHE_CHANNEL);
+    db_param_text(&p, vc->beat_want);
+    status st = db_run(db, (deadline_us - now_mono_us()) / 1000, "version_beat",
+                       "SELECT pg_notify($1, $2)", &p, NULL);
+    while (st == ST_OK && !vc->beat_seen) {
+        int64_t left_ms = (deadline_us - now_mono_us()) / 1000;
+        if (left_ms <= 0 || atomic_load(&vc->stop))
+            break;
+        st = db_notify_wait(db, (int)(left_ms < LISTEN_SLICE_MS ? left_ms : LISTEN_SLICE_MS),
+                            on_notify, vc);
+    }
+    *echoed = st == ST_OK && vc->beat_seen;
+    return st;
 }
 
 /* Sleeps up to ms in slices, returning early when asked to stop. */
@@ -396,16 +438,26 @@ static void *listen_main(void *arg)
             backoff_ms = 0;
             session = db_session(db);
         }
-        /* the heartbeat: every notification committed before t0 arrives
-         * before the ping's answer, and is merged before trust is extended */
+        /* the heartbeat (see beat): trust until stale_ms after it was sent.
+         * No echo with a healthy connection means notifications do not come
+         * back to this client (a transaction pooler hands the listening
+         * server connection to others): the map then stays untrusted and
+         * every lookup reads PostgreSQL, until an echo arrives again. */
         int64_t t0 = now_mono_us();
-        if (db_ping(db, beat_ms) != ST_OK || db_session(db) != session ||
-            db_notify_wait(db, 0, on_notify, vc) != ST_OK) {
+        bool echoed = false;
+        if (beat(vc, db, t0 + beat_ms * 1000, &echoed) != ST_OK || db_session(db) != session) {
             vercache_reset(vc);
             session = 0;
             continue;
         }
-        vercache_trust_until(vc, t0 + vc->stale_ms * 1000);
+        if (echoed) {
+            if (!trusted_now(vc)) /* trust had lapsed: what was missed is unknown */
+                vercache_reset(vc);
+            vercache_trust_until(vc, t0 + vc->stale_ms * 1000);
+        } else if (!atomic_load(&vc->stop)) {
+            atomic_store(&vc->trusted_until_us, 0);
+            atomic_fetch_add(&vc->unechoed, 1);
+        }
         int64_t next_us = t0 + beat_ms * 1000;
         for (;;) {
             int64_t left_ms = (next_us - now_mono_us()) / 1000;
@@ -435,8 +487,10 @@ bool vercache_listen_start(vercache *vc, const db_options *dbo, int64_t stale_ms
     vc->conninfo = xstrdup(dbo->conninfo != NULL ? dbo->conninfo : "");
     vc->dbo.conninfo = vc->conninfo;
     vc->dbo.application_name = "heraldd-versions";
-    vc->dbo.prepared_statements = false; /* LISTEN and SELECT 1 only */
+    vc->dbo.prepared_statements = false; /* LISTEN and one NOTIFY a beat */
     vc->stale_ms = stale_ms < 200 ? 200 : stale_ms;
+    vc->beat_id = hash_of(vc->conninfo) ^ ((uint64_t)getpid() << 32) ^ (uint64_t)now_mono_us() ^
+                  (uint64_t)(uintptr_t)vc;
     atomic_store(&vc->stop, false);
     int rc = pthread_create(&vc->thread, NULL, listen_main, vc);
     if (rc != 0) {

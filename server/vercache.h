@@ -8,11 +8,11 @@
  * PostgreSQL connection (application_name "heraldd-versions").
  *
  * Trust. The map answers only while the listener is subscribed and has
- * proved it recently: it runs a trivial query every stale_ms / 2 and, once
- * that query has answered and every notification that came before the
- * answer is merged, trusts the map until stale_ms after the query was
- * sent. PostgreSQL sends a listener the notifications of every transaction
- * that committed before it answers the listener's next query, so:
+ * proved it recently: every stale_ms / 2 it NOTIFYs a heartbeat on its own
+ * channel and, once that echo has come back, trusts the map until stale_ms
+ * after the heartbeat was sent. PostgreSQL delivers notifications to a
+ * listener in commit order, so when the echo arrives every version of a
+ * transaction that committed before the heartbeat has been merged:
  *
  *   a version acknowledged to its writer at time t is served by every
  *   replica's map from t + stale_ms at the latest (in practice from when
@@ -21,6 +21,11 @@
  * and a silent partition or a stuck listener costs at most stale_ms of
  * staleness before every lookup falls back to PostgreSQL. A lost
  * connection clears the map at once; after the next LISTEN it starts empty.
+ * Behind a transaction pooler the echo goes to whichever client holds the
+ * listening server connection, not here: the map then never becomes
+ * trusted (counted in unechoed) and every lookup reads PostgreSQL. When an
+ * echo comes after trust had lapsed, the map is cleared first: what was
+ * missed in between is unknown.
  *
  * Consistency of what goes in. Versions only grow, so entries merge by
  * maximum (version, then vtime). A worker that read a version from
@@ -116,6 +121,7 @@ typedef struct vercache_stats {
     uint64_t refused;   /* reads refused (raced with a change) */
     uint64_t notified;  /* notifications applied */
     uint64_t resets;    /* subscriptions lost (map cleared) */
+    uint64_t unechoed;  /* heartbeats whose echo did not come back in time */
     uint64_t evictions; /* entries evicted at the cap */
     uint64_t entries;   /* now */
     bool trusted;       /* now */
