@@ -4,8 +4,9 @@
  * with pbjson against the registry's descriptors; a template with {{uuid}},
  * {{seq}} and {{run}} placeholders, see lg_req.h), as a binary file, or as a
  * list of JSON requests rotated through. Plus one built-in two-step scenario,
- * the executors' lease cycle (ClaimDueWork, then ReportPublishResult SUCCESS
- * for the claimed post; a cycle is the unit).
+ * the executors' lease cycle: ClaimDueWork, then ReportPublishResult SUCCESS
+ * for each claimed post, or with --report-batch one ReportPublishResults for
+ * all of them. There the unit is a post reported, whatever the calls.
  *
  * Two ways to drive it:
  *   - closed loop (default): C connections x S outstanding calls each; a call
@@ -29,7 +30,8 @@
  *
  * Output: a summary on stderr, and one JSON object on stdout (calls/s, items/s
  * with --items, p50/p90/p99/p99.9/max latency from an HDR-style histogram,
- * errors by gRPC code with the first message of each). Exit status: 0 when the
+ * errors by gRPC code with the first message of each; "unit" says whether
+ * calls/ok count calls or, in the lease cycle, posts). Exit status: 0 when the
  * run took place (whatever the calls returned), 1 when it could not (no
  * connection, a request that does not encode), 2 on bad usage. */
 #include <errno.h>
@@ -62,6 +64,7 @@
 #define LG_TICK_NS 50000000LL /* longest CQ wait: how soon a stop is noticed */
 #define LG_LATE_NS 1000000LL  /* an open-loop send this late is a late send */
 #define NS_PER_S 1000000000LL
+#define LG_MAX_LEASE_BATCH 100 /* ReportPublishResults takes up to 500 */
 
 static const char *const code_names[LG_CODES] = {
     "OK",
@@ -94,7 +97,8 @@ typedef struct lg_opts {
     lg_scenario scenario;
     const char *lease_profile;
     int lease_seconds;
-    int lease_batch; /* posts per claim */
+    int lease_batch;   /* posts per claim */
+    bool report_batch; /* one ReportPublishResults per claim */
     int connections;
     int streams;
     int threads;
@@ -116,8 +120,8 @@ typedef struct lg_run {
     const lg_opts *o;
     lg_tmpl **reqs;
     size_t n_reqs;
-    grpc_slice path; /* unary: the method; lease: ClaimDueWork */
-    grpc_slice path2;
+    grpc_slice path;                   /* unary: the method; lease: ClaimDueWork */
+    grpc_slice path2;                  /* lease: ReportPublishResult, or ReportPublishResults */
     int64_t t_start, t_measure, t_end; /* CLOCK_MONOTONIC ns */
     atomic_bool stop;
     atomic_bool exhausted; /* lease: a claim found nothing due */
@@ -130,6 +134,7 @@ struct lg_thread;
 typedef struct lg_lease {
     char lease_id[64];
     char post_id[64];
+    char external_id[48]; /* --report-batch: this post's receipt */
 } lg_lease;
 
 typedef struct lg_slot {
@@ -178,6 +183,12 @@ typedef struct lg_thread {
     uint64_t render_errors;
     uint64_t resp_bytes; /* measured calls' reply messages */
     uint64_t resp_msgs;
+    /* --report-batch, measured only: ReportPublishResults calls, results
+     * whose code is not OK (also counted under that code) and OK results
+     * marked duplicate_report (a fresh lease should have none) */
+    uint64_t report_calls;
+    uint64_t report_refused;
+    uint64_t report_duplicates;
     int64_t last_done_ns;
     char *fatal; /* a call could not be started: the run stops */
 } lg_thread;
@@ -222,12 +233,16 @@ static void usage(FILE *f)
         "                         {{uuid}} {{seq}} {{run}} placeholders change per call\n"
         "  --data-file FILE       request as serialized protobuf bytes (any method)\n"
         "  --data-list FILE       JSON requests, one per line, rotated through\n"
-        "  --scenario lease-cycle ClaimDueWork (limit 1) + ReportPublishResult SUCCESS,\n"
-        "                         one cycle per unit; stops when nothing is due\n"
+        "  --scenario lease-cycle ClaimDueWork, then ReportPublishResult SUCCESS per\n"
+        "                         post; the unit is a post reported (calls/s, ok/s are\n"
+        "                         posts); stops when nothing is due\n"
         "  --lease-profile ID     lease cycle: claim only this profile's posts\n"
         "  --lease-seconds N      lease cycle: lease length (default 60)\n"
-        "  --lease-batch N        lease cycle: posts per claim (default 1), reported one\n"
-        "                         by one; the unit is then a post\n"
+        "  --lease-batch N        lease cycle: posts per claim (default 1, at most 100)\n"
+        "  --report-batch         lease cycle: report a claim's posts in one\n"
+        "                         ReportPublishResults call (SUCCESS each) instead of one\n"
+        "                         ReportPublishResult per post; a result whose code is not\n"
+        "                         OK counts as an error under that code\n"
         "  -H 'key: value'        request metadata (repeatable, at most 16)\n"
         "  --timeout MS           per-call deadline (default 10000)\n"
         "\n"
@@ -306,6 +321,7 @@ static int parse_args(int argc, char **argv, lg_opts *o)
         O_LEASE_PROFILE,
         O_LEASE_SECONDS,
         O_LEASE_BATCH,
+        O_REPORT_BATCH,
         O_TIMEOUT,
         O_TARGET,
         O_RATE,
@@ -325,6 +341,7 @@ static int parse_args(int argc, char **argv, lg_opts *o)
         { "lease-profile", required_argument, NULL, O_LEASE_PROFILE },
         { "lease-seconds", required_argument, NULL, O_LEASE_SECONDS },
         { "lease-batch", required_argument, NULL, O_LEASE_BATCH },
+        { "report-batch", no_argument, NULL, O_REPORT_BATCH },
         { "header", required_argument, NULL, 'H' },
         { "timeout", required_argument, NULL, O_TIMEOUT },
         { "target", required_argument, NULL, O_TARGET },
@@ -373,8 +390,11 @@ static int parse_args(int argc, char **argv, lg_opts *o)
             o->lease_seconds = (int)v;
             break;
         case O_LEASE_BATCH:
-            ok = parse_int(optarg, 1, 100, &v);
+            ok = parse_int(optarg, 1, LG_MAX_LEASE_BATCH, &v);
             o->lease_batch = (int)v;
+            break;
+        case O_REPORT_BATCH:
+            o->report_batch = true;
             break;
         case 'H':
             ok = parse_header(o, optarg);
@@ -451,6 +471,10 @@ static int parse_args(int argc, char **argv, lg_opts *o)
         return 2;
     }
     int sources = (o->data != NULL) + (o->data_file != NULL) + (o->data_list != NULL);
+    if (o->report_batch && o->scenario != SCEN_LEASE) {
+        (void)fputs("herald-loadgen: --report-batch goes with --scenario lease-cycle\n", stderr);
+        return 2;
+    }
     if (o->scenario == SCEN_UNARY && o->method == NULL) {
         (void)fputs("herald-loadgen: --method is required (or --scenario lease-cycle)\n", stderr);
         return 2;
@@ -742,6 +766,39 @@ static bool start_report(lg_thread *th, lg_slot *s)
     return ok;
 }
 
+/* --report-batch: one ReportPublishResults for every post of the claim,
+ * SUCCESS each with its own external_id, under a fresh request_id. */
+static bool start_report_batch(lg_thread *th, lg_slot *s)
+{
+    char rid[37], u[37];
+    lg_uuid(&th->rng, rid);
+    Herald__V1__PublishReport *reps = xcalloc(s->n_leases, sizeof *reps);
+    Herald__V1__PublishReport **ptrs = xcalloc(s->n_leases, sizeof *ptrs);
+    for (size_t i = 0; i < s->n_leases; i++) {
+        lg_lease *l = &s->leases[i];
+        lg_uuid(&th->rng, u);
+        (void)snprintf(l->external_id, sizeof l->external_id, "lg-%s", u);
+        herald__v1__publish_report__init(&reps[i]);
+        reps[i].lease_id = l->lease_id;
+        reps[i].post_id = l->post_id;
+        reps[i].outcome = HERALD__V1__PUBLISH_OUTCOME__PUBLISH_OUTCOME_SUCCESS;
+        reps[i].external_id = l->external_id;
+        ptrs[i] = &reps[i];
+    }
+    Herald__V1__ReportPublishResultsRequest req = HERALD__V1__REPORT_PUBLISH_RESULTS_REQUEST__INIT;
+    req.request_id = rid;
+    req.executor_id = s->executor;
+    req.n_reports = s->n_leases;
+    req.reports = ptrs;
+    grpc_slice body = pack_msg(&req.base); /* copies: the arrays may go */
+    free(ptrs);
+    free(reps);
+    s->step = 1;
+    bool ok = call_start(th, s, th->run->path2, body);
+    grpc_slice_unref(body);
+    return ok;
+}
+
 /* Starts the next call (or cycle) on s; start_ns is its start for latency. */
 static bool issue(lg_thread *th, lg_slot *s, int64_t start_ns)
 {
@@ -771,39 +828,115 @@ static bool issue(lg_thread *th, lg_slot *s, int64_t start_ns)
     return ok;
 }
 
-static void record(lg_thread *th, lg_slot *s, grpc_status_code code, int64_t now)
+/* One measured unit (a call, or a post in the lease cycle) done with code c
+ * (a gRPC code, or google.rpc.Code of a batched report's result: the same
+ * numbers); msg (n bytes, borrowed) is kept when it is c's first. */
+static void count_unit(lg_thread *th, int c, int64_t latency_ns, int64_t now, const char *msg,
+                       size_t n)
 {
-    /* A lease cycle counts when its post is done inside the measured time: a
-     * claim of many posts started in the warm-up may outlast it. */
-    bool measured = th->run->o->scenario == SCEN_LEASE ? now >= th->run->t_measure : s->measured;
-    if (!measured)
-        return;
-    int c = (int)code >= 0 && (int)code < LG_CODES ? (int)code : (int)GRPC_STATUS_UNKNOWN;
-    lg_hist_add(&th->hist, (uint64_t)(now - s->start_ns));
+    if (c < 0 || c >= LG_CODES)
+        c = (int)GRPC_STATUS_UNKNOWN;
+    lg_hist_add(&th->hist, (uint64_t)latency_ns);
     th->codes[c]++;
-    if (s->recv_bb != NULL) {
-        th->resp_bytes += grpc_byte_buffer_length(s->recv_bb);
-        th->resp_msgs++;
-    }
-    if (c != 0 && th->first_err[c] == NULL) {
-        size_t n = GRPC_SLICE_LENGTH(s->details);
-        th->first_err[c] =
-            xstrndup((const char *)GRPC_SLICE_START_PTR(s->details), n < 300 ? n : 300);
-    }
+    if (c != 0 && th->first_err[c] == NULL)
+        th->first_err[c] = xstrndup(msg, n < 300 ? n : 300);
     if (now > th->last_done_ns)
         th->last_done_ns = now;
 }
 
-/* Reads a claim's reply; true with s->leases set when posts were leased. */
-static bool claim_take(lg_slot *s)
+static void count_reply(lg_thread *th, const lg_slot *s)
 {
+    if (s->recv_bb != NULL) {
+        th->resp_bytes += grpc_byte_buffer_length(s->recv_bb);
+        th->resp_msgs++;
+    }
+}
+
+/* A lease cycle counts when its post is done inside the measured time: a
+ * claim of many posts started in the warm-up may outlast it. */
+static bool is_measured(const lg_thread *th, const lg_slot *s, int64_t now)
+{
+    return th->run->o->scenario == SCEN_LEASE ? now >= th->run->t_measure : s->measured;
+}
+
+static void record(lg_thread *th, lg_slot *s, grpc_status_code code, int64_t now)
+{
+    if (!is_measured(th, s, now))
+        return;
+    count_reply(th, s);
+    count_unit(th, (int)code, now - s->start_ns, now,
+               (const char *)GRPC_SLICE_START_PTR(s->details), GRPC_SLICE_LENGTH(s->details));
+}
+
+/* The reply message of the call on s, as one slice the caller unrefs; false
+ * (and an empty slice) when there is none. */
+static bool reply_bytes(const lg_slot *s, grpc_slice *out)
+{
+    *out = grpc_empty_slice();
     if (s->recv_bb == NULL)
         return false;
     grpc_byte_buffer_reader rd;
     if (!grpc_byte_buffer_reader_init(&rd, s->recv_bb))
         return false;
-    grpc_slice all = grpc_byte_buffer_reader_readall(&rd);
+    *out = grpc_byte_buffer_reader_readall(&rd);
     grpc_byte_buffer_reader_destroy(&rd);
+    return true;
+}
+
+/* --report-batch: the ReportPublishResults call on s is over. Each of the
+ * claim's posts is a unit, its latency from the claim's start: OK when its
+ * result is; else counted under its result's code (and in report_refused),
+ * or under the call's code when the call failed as a whole. */
+static void record_batch(lg_thread *th, lg_slot *s, grpc_status_code code, int64_t now)
+{
+    if (!is_measured(th, s, now))
+        return;
+    th->report_calls++;
+    count_reply(th, s);
+    Herald__V1__ReportPublishResultsResponse *r = NULL;
+    grpc_slice all = grpc_empty_slice();
+    if (code == GRPC_STATUS_OK && reply_bytes(s, &all))
+        r = herald__v1__report_publish_results_response__unpack(NULL, GRPC_SLICE_LENGTH(all),
+                                                                GRPC_SLICE_START_PTR(all));
+    grpc_slice_unref(all);
+
+    int64_t lat = now - s->start_ns;
+    for (size_t i = 0; i < s->n_leases; i++) {
+        char msg[320];
+        int c = (int)code;
+        if (code != GRPC_STATUS_OK) {
+            (void)snprintf(msg, sizeof msg, "%.*s", (int)GRPC_SLICE_LENGTH(s->details),
+                           (const char *)GRPC_SLICE_START_PTR(s->details));
+        } else if (r == NULL || i >= r->n_results) {
+            c = (int)GRPC_STATUS_INTERNAL;
+            (void)snprintf(msg, sizeof msg,
+                           "loadgen: ReportPublishResults reply %s for %zu reports",
+                           r == NULL ? "does not parse" : "has too few results", s->n_leases);
+        } else if (strcmp(r->results[i]->post_id, s->leases[i].post_id) != 0) {
+            c = (int)GRPC_STATUS_INTERNAL;
+            (void)snprintf(msg, sizeof msg, "loadgen: result %zu names post %s, not %s", i,
+                           r->results[i]->post_id, s->leases[i].post_id);
+        } else {
+            const Herald__V1__PublishReportResult *x = r->results[i];
+            c = x->code;
+            if (c != 0)
+                th->report_refused++;
+            else if (x->duplicate_report)
+                th->report_duplicates++;
+            (void)snprintf(msg, sizeof msg, "result: %s: %s", x->reason, x->message);
+        }
+        count_unit(th, c, lat, now, msg, strlen(msg));
+    }
+    if (r != NULL)
+        herald__v1__report_publish_results_response__free_unpacked(r, NULL);
+}
+
+/* Reads a claim's reply; true with s->leases set when posts were leased. */
+static bool claim_take(lg_slot *s)
+{
+    grpc_slice all;
+    if (!reply_bytes(s, &all))
+        return false;
     Herald__V1__ClaimDueWorkResponse *r = herald__v1__claim_due_work_response__unpack(
         NULL, GRPC_SLICE_LENGTH(all), GRPC_SLICE_START_PTR(all));
     grpc_slice_unref(all);
@@ -834,14 +967,19 @@ static void on_done(lg_thread *th, lg_slot *s, int success)
         bool got = claim_take(s);
         slot_release(s);
         if (got) {
-            if (!start_report(th, s))
-                return;
+            if (run->o->report_batch)
+                (void)start_report_batch(th, s);
+            else
+                (void)start_report(th, s);
             return; /* the cycle goes on; its start time stays */
         }
         if (s->measured)
             th->empty_claims++;
         atomic_store(&run->exhausted, true);
         atomic_store(&run->stop, true);
+    } else if (run->o->scenario == SCEN_LEASE && s->step == 1 && run->o->report_batch) {
+        record_batch(th, s, code, now); /* the claim's posts are all reported */
+        slot_release(s);
     } else {
         record(th, s, code, now);
         slot_release(s);
@@ -1016,6 +1154,7 @@ typedef struct lg_totals {
     const char *first_err[LG_CODES];
     uint64_t calls, ok, late_sends, empty_claims, render_errors;
     uint64_t resp_bytes, resp_msgs;
+    uint64_t report_calls, report_refused, report_duplicates;
     double elapsed_s;
     double cpu_s;
 } lg_totals;
@@ -1024,6 +1163,8 @@ static void report(const lg_run *run, const lg_totals *t, const char *path)
 {
     const lg_opts *o = run->o;
     bool open = o->rate > 0;
+    bool lease = o->scenario == SCEN_LEASE;
+    const char *unit = lease ? "post" : "call"; /* what calls and ok count */
     double cps = t->elapsed_s > 0 ? (double)t->calls / t->elapsed_s : 0.0;
     double ops = t->elapsed_s > 0 ? (double)t->ok / t->elapsed_s : 0.0;
     const lg_hist *h = &t->hist;
@@ -1042,13 +1183,20 @@ static void report(const lg_run *run, const lg_totals *t, const char *path)
             (void)fprintf(stderr, "  rate %.0f/s, late sends %" PRIu64 "\n", o->rate,
                           t->late_sends);
         (void)fprintf(stderr,
-                      "  %" PRIu64 " calls in %.2f s: %.0f calls/s, %" PRIu64 " OK (%.0f/s)%s\n"
+                      "  %" PRIu64 " %ss in %.2f s: %.0f %ss/s, %" PRIu64 " OK (%.0f/s)%s\n"
                       "  latency ms: mean %.3f p50 %.3f p90 %.3f p99 %.3f p99.9 %.3f max %.3f\n"
                       "  client CPU %.2f s (%.0f%% of one core)\n",
-                      t->calls, t->elapsed_s, cps, t->ok, ops,
-                      o->scenario == SCEN_LEASE ? " [lease cycles]" : "", lg_hist_mean(h) / 1e6,
-                      ms(p50), ms(p90), ms(p99), ms(p999), ms(h->max_ns), t->cpu_s,
-                      t->elapsed_s > 0 ? 100.0 * t->cpu_s / t->elapsed_s : 0.0);
+                      t->calls, unit, t->elapsed_s, cps, unit, t->ok, ops,
+                      lease ? " [posts reported; latency from the claim's start]" : "",
+                      lg_hist_mean(h) / 1e6, ms(p50), ms(p90), ms(p99), ms(p999), ms(h->max_ns),
+                      t->cpu_s, t->elapsed_s > 0 ? 100.0 * t->cpu_s / t->elapsed_s : 0.0);
+        if (lease && o->report_batch)
+            (void)fprintf(stderr,
+                          "  %" PRIu64 " ReportPublishResults calls (%.1f posts each), %" PRIu64
+                          " reports refused, %" PRIu64 " duplicates\n",
+                          t->report_calls,
+                          t->report_calls ? (double)t->calls / (double)t->report_calls : 0.0,
+                          t->report_refused, t->report_duplicates);
         for (int c = 1; c < LG_CODES; c++)
             if (t->codes[c] > 0)
                 (void)fprintf(stderr, "  %s: %" PRIu64 " (%s)\n", code_names[c], t->codes[c],
@@ -1064,9 +1212,17 @@ static void report(const lg_run *run, const lg_totals *t, const char *path)
     json_str(&b, path);
     strbuf_printf(&b,
                   ",\"scenario\":\"%s\",\"mode\":\"%s\",\"connections\":%d,\"streams\":%d,"
-                  "\"threads\":%d,",
-                  o->scenario == SCEN_LEASE ? "lease-cycle" : "unary", open ? "open" : "closed",
-                  o->connections, open ? 0 : o->streams, o->threads);
+                  "\"threads\":%d,\"unit\":\"%s\",",
+                  lease ? "lease-cycle" : "unary", open ? "open" : "closed", o->connections,
+                  open ? 0 : o->streams, o->threads, unit);
+    if (lease)
+        strbuf_printf(&b, "\"lease_batch\":%d,\"report_batch\":%s,", o->lease_batch,
+                      o->report_batch ? "true" : "false");
+    if (lease && o->report_batch)
+        strbuf_printf(&b,
+                      "\"report_calls\":%" PRIu64 ",\"report_refused\":%" PRIu64
+                      ",\"report_duplicates\":%" PRIu64 ",",
+                      t->report_calls, t->report_refused, t->report_duplicates);
     if (open)
         strbuf_printf(&b, "\"rate\":%.3f,\"max_outstanding\":%d,", o->rate, o->max_outstanding);
     else
@@ -1142,8 +1298,9 @@ int main(int argc, char **argv)
     char *path = NULL;
     if (o.scenario == SCEN_LEASE) {
         path = xstrdup("/herald.v1.SchedulingService/ClaimDueWork");
-        run.path2 =
-            grpc_slice_from_static_string("/herald.v1.SchedulingService/ReportPublishResult");
+        run.path2 = grpc_slice_from_static_string(
+            o.report_batch ? "/herald.v1.SchedulingService/ReportPublishResults"
+                           : "/herald.v1.SchedulingService/ReportPublishResult");
     } else if (!build_requests(&run, &o, &path)) {
         rc = 1;
         goto out_nogrpc;
@@ -1256,6 +1413,9 @@ int main(int argc, char **argv)
         t.render_errors += th->render_errors;
         t.resp_bytes += th->resp_bytes;
         t.resp_msgs += th->resp_msgs;
+        t.report_calls += th->report_calls;
+        t.report_refused += th->report_refused;
+        t.report_duplicates += th->report_duplicates;
         if (th->last_done_ns > last)
             last = th->last_done_ns;
         if (th->fatal != NULL) {
