@@ -375,24 +375,43 @@ static void on_notify(const char *channel, const char *payload, void *user)
     (void)vercache_apply_payload(vc, payload);
 }
 
-/* One heartbeat: a NOTIFY to ourselves, then the wait for its echo until
- * deadline_us. Notifications reach a listener in commit order, so the echo
- * arrives after every notification of a transaction that committed before
- * the beat, and those are merged by then. Returns ST_OK with *echoed, or
- * the connection's failure. */
-static status beat(vercache *vc, db_conn *db, int64_t deadline_us, bool *echoed)
+static void drop_notify(const char *channel, const char *payload, void *user)
+{
+    (void)channel;
+    (void)payload;
+    (void)user;
+}
+
+/* One heartbeat: a NOTIFY sent on sender, then the wait on the listening
+ * connection db for its echo until deadline_us. Notifications reach a
+ * listener in commit order, so the echo arrives after every notification
+ * of a transaction that committed before the beat, and those are merged by
+ * then. The beat comes from another session because a session's own
+ * NOTIFY comes back to it at commit on whichever server connection ran it:
+ * behind a transaction pooler that is often the listening one (the server
+ * connection this client used last), so an echo to ourselves would prove
+ * nothing while the pooler drops what other sessions notify between our
+ * transactions (PgBouncer: "got packet 'A' from server when not linked").
+ * Another session's NOTIFY reaches db only through a server connection
+ * that stays ours. Returns ST_OK with *echoed (false also when the beat
+ * could not be sent), or the listening connection's failure. */
+static status beat(vercache *vc, db_conn *db, db_conn *sender, int64_t deadline_us, bool *echoed)
 {
     db_params p;
     *echoed = false;
-    (void)snprintf(vc->beat_want, sizeof vc->beat_want, "beat %016" PRIx64 "-%" PRIu64,
-                   vc->beat_id, ++vc->beat_n);
+    (void)snprintf(vc->beat_want, sizeof vc->beat_want, "beat %016" PRIx64 "-%" PRIu64, vc->beat_id,
+                   ++vc->beat_n);
     vc->beat_seen = false;
     db_params_init(&p);
     db_param_text(&p, VERCACHE_CHANNEL);
     db_param_text(&p, vc->beat_want);
-    status st = db_run(db, (deadline_us - now_mono_us()) / 1000, "version_beat",
-                       "SELECT pg_notify($1, $2)", &p, NULL);
-    while (st == ST_OK && !vc->beat_seen) {
+    bool sent = db_run(sender, (deadline_us - now_mono_us()) / 1000, "version_beat",
+                       "SELECT pg_notify($1, $2)", &p, NULL) == ST_OK;
+    /* behind a pooler the sender may be handed notifications (its own beat
+     * among them): they count for nothing and must not pile up in libpq */
+    (void)db_notify_wait(sender, 0, drop_notify, NULL);
+    status st = ST_OK;
+    while (sent && st == ST_OK && !vc->beat_seen) {
         int64_t left_ms = (deadline_us - now_mono_us()) / 1000;
         if (left_ms <= 0 || atomic_load(&vc->stop))
             break;
@@ -419,6 +438,9 @@ static void *listen_main(void *arg)
 {
     vercache *vc = arg;
     db_conn *db = db_open(&vc->dbo);
+    db_options so = vc->dbo;
+    so.application_name = "heraldd-versions-beat";
+    db_conn *sender = db_open(&so); /* sends the heartbeats: see beat */
     int64_t beat_ms = vc->stale_ms / 2;
     uint64_t session = 0; /* db_session of the subscription; 0: none */
     int backoff_ms = 0;
@@ -445,7 +467,8 @@ static void *listen_main(void *arg)
          * every lookup reads PostgreSQL, until an echo arrives again. */
         int64_t t0 = now_mono_us();
         bool echoed = false;
-        if (beat(vc, db, t0 + beat_ms * 1000, &echoed) != ST_OK || db_session(db) != session) {
+        if (beat(vc, db, sender, t0 + beat_ms * 1000, &echoed) != ST_OK ||
+            db_session(db) != session) {
             vercache_reset(vc);
             session = 0;
             continue;
@@ -472,6 +495,7 @@ static void *listen_main(void *arg)
         }
     }
     vercache_reset(vc);
+    db_close(sender);
     db_close(db);
     return NULL;
 }
