@@ -8,6 +8,9 @@
 #                        one is read at once there and within 2 s on the
 #                        other; reads served from the map; listener backends
 #                        killed: correct reads, both subscribe again
+#   test_pgbouncer_versions  integration: heraldd behind a private pgbouncer
+#                        (transaction pooling): its map is never trusted and
+#                        reads direct writes at once; a direct one trusts
 if(TARGET herald_cache AND CMOCKA_FOUND)
   herald_unit_test(test_lcache SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_lcache.c
                    LIBS herald_cache herald_common)
@@ -17,17 +20,18 @@ if(TARGET herald_store AND CMOCKA_FOUND)
                    LIBS herald_store herald_common)
 endif()
 if(TARGET heraldd AND TARGET herald_client AND TARGET herald_learning AND CMOCKA_FOUND)
-  add_executable(test_cache_versions ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_cache_versions.c)
-  target_link_libraries(test_cache_versions PRIVATE herald_client herald_learning herald_store
-                        herald_proto herald_domain herald_common PkgConfig::CMOCKA
-                        Threads::Threads m)
-  target_include_directories(test_cache_versions PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/integration)
-  target_compile_definitions(test_cache_versions PRIVATE HERALD_SOURCE_DIR="${CMAKE_SOURCE_DIR}"
-                             HERALDD_BIN="$<TARGET_FILE:heraldd>")
-  add_dependencies(test_cache_versions heraldd)
-  herald_warnings(test_cache_versions)
-  add_test(NAME test_cache_versions COMMAND test_cache_versions)
-  set_tests_properties(test_cache_versions PROPERTIES LABELS integration TIMEOUT 300
-                       SKIP_RETURN_CODE 77 ENVIRONMENT "${HERALD_TEST_ENV}"
-                       FIXTURES_REQUIRED services)
+  foreach(t test_cache_versions test_pgbouncer_versions)
+    add_executable(${t} ${CMAKE_CURRENT_SOURCE_DIR}/integration/${t}.c)
+    target_link_libraries(${t} PRIVATE herald_client herald_learning herald_store herald_proto
+                          herald_domain herald_common PkgConfig::CMOCKA Threads::Threads m)
+    target_include_directories(${t} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/integration)
+    target_compile_definitions(${t} PRIVATE HERALD_SOURCE_DIR="${CMAKE_SOURCE_DIR}"
+                               HERALDD_BIN="$<TARGET_FILE:heraldd>")
+    add_dependencies(${t} heraldd)
+    herald_warnings(${t})
+    add_test(NAME ${t} COMMAND ${t})
+    set_tests_properties(${t} PROPERTIES LABELS integration TIMEOUT 300
+                         SKIP_RETURN_CODE 77 ENVIRONMENT "${HERALD_TEST_ENV}"
+                         FIXTURES_REQUIRED services)
+  endforeach()
 endif()
