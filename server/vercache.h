@@ -4,15 +4,18 @@
  *
  * Threads. One vercache per process, shared by every worker: all calls are
  * thread-safe (one mutex around the map, atomics for trust and counters).
- * The listener (vercache_listen_start) is one thread with its own
- * PostgreSQL connection (application_name "heraldd-versions").
+ * The listener (vercache_listen_start) is one thread with two PostgreSQL
+ * connections of its own: the listening one (application_name
+ * "heraldd-versions") and one that sends the heartbeats
+ * ("heraldd-versions-beat").
  *
  * Trust. The map answers only while the listener is subscribed and has
- * proved it recently: every stale_ms / 2 it NOTIFYs a heartbeat on its own
- * channel and, once that echo has come back, trusts the map until stale_ms
- * after the heartbeat was sent. PostgreSQL delivers notifications to a
- * listener in commit order, so when the echo arrives every version of a
- * transaction that committed before the heartbeat has been merged:
+ * proved it recently: every stale_ms / 2 it NOTIFYs a heartbeat on the
+ * channel from its second connection and, once that heartbeat has reached
+ * the listening connection, trusts the map until stale_ms after it was
+ * sent. PostgreSQL delivers notifications to a listener in commit order,
+ * so when the heartbeat arrives every version of a transaction that
+ * committed before it has been merged:
  *
  *   a version acknowledged to its writer at time t is served by every
  *   replica's map from t + stale_ms at the latest (in practice from when
@@ -21,11 +24,14 @@
  * and a silent partition or a stuck listener costs at most stale_ms of
  * staleness before every lookup falls back to PostgreSQL. A lost
  * connection clears the map at once; after the next LISTEN it starts empty.
- * Behind a transaction pooler the echo goes to whichever client holds the
- * listening server connection, not here: the map then never becomes
- * trusted (counted in unechoed) and every lookup reads PostgreSQL. When an
- * echo comes after trust had lapsed, the map is cleared first: what was
- * missed in between is unknown.
+ * The heartbeat does not come from the listening connection itself: a
+ * session's own NOTIFY always comes back to it, even behind a pooler that
+ * drops what other sessions notify. Behind a transaction pooler the
+ * heartbeat goes to whichever client holds the listening server
+ * connection, not here (test_pgbouncer_versions): the map then never
+ * becomes trusted (counted in unechoed) and every lookup reads PostgreSQL.
+ * When a heartbeat arrives after trust had lapsed, the map is cleared
+ * first: what was missed in between is unknown.
  *
  * Consistency of what goes in. Versions only grow, so entries merge by
  * maximum (version, then vtime). A worker that read a version from
