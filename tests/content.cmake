@@ -7,7 +7,7 @@ if(TARGET herald_domain)
   set(HERALD_CONTENT_DEFS
       HERALD_SEED_SQL="${CMAKE_SOURCE_DIR}/migrations/0001_catalog.up.sql"
       HERALD_GATES_CASES="${CMAKE_CURRENT_SOURCE_DIR}/data/gates_cases.tsv")
-  foreach(t test_catalog test_textsim test_gates test_generator)
+  foreach(t test_catalog test_textsim test_gates test_generator test_generator_variety)
     herald_unit_test(${t} SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/${t}.c
                      LIBS herald_domain m LABELS content)
     target_include_directories(${t} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)

@@ -595,6 +595,38 @@ static const char *const si_short_lead[] = {
     NULL,
 };
 
+/* Myth frames that name no myth, for the lean candidates (see
+ * compose_once): the catalog's myth sentence is what two drafts of one fact
+ * share most, so a draft that only points at it can sit further from the
+ * earlier ones while still reading as its content type. */
+static const char *const mb_myth_brief[] = {
+    "A popular {topic} myth meets the measurement.",
+    "Myth check on a common {topic} belief.",
+    "One {topic} myth that does not survive the data.",
+    "Myth under test: a common belief about {topic}.",
+    "A stubborn {topic} myth, checked against the evidence.",
+    "Time to retire a popular {topic} myth.",
+    "The myth about {topic} that keeps coming back, measured.",
+    "Myth versus measurement, on {topic}.",
+    NULL,
+};
+static const char *const cx_myth_brief[] = {
+    "The intuitive expectation on {topic} turns out wrong.",
+    "Intuition suggests the opposite of what was measured.",
+    "What intuition says about {topic} is not what the data show.",
+    "The intuitive guess about {topic} misses.",
+    "The intuitive answer here would be the wrong one.",
+    "Most intuitive assumptions about {topic} point the other way.",
+    NULL,
+};
+static const char *const si_myth_brief[] = {
+    "At the time, most people assumed the opposite.",
+    "The popular version of this story went the other way.",
+    "Conventional wisdom expected a different ending.",
+    "Most people would have guessed another outcome.",
+    NULL,
+};
+
 #define P(k, p, j) { (k), (p), (j) }
 
 static const type_pack types[] = {
@@ -1054,6 +1086,17 @@ static const char *const *short_leads(const type_pack *tp)
     return NULL;
 }
 
+static const char *const *myth_briefs(const type_pack *tp)
+{
+    if (strcmp(tp->key, "myth_busting") == 0)
+        return mb_myth_brief;
+    if (strcmp(tp->key, "counterintuitive_insight") == 0)
+        return cx_myth_brief;
+    if (strcmp(tp->key, "story_insight") == 0)
+        return si_myth_brief;
+    return NULL;
+}
+
 typedef struct compose_args {
     const catalog *cat;
     const generator_request *req;
@@ -1064,8 +1107,18 @@ typedef struct compose_args {
 } compose_args;
 
 /* One attempt with one seed: the whole draw order below is part of the
- * determinism contract. On ST_OK *text holds the post. */
-static status compose_once(const compose_args *a, uint64_t seed, strbuf *text,
+ * determinism contract. On ST_OK *text holds the post.
+ *
+ * lean (the later candidates, once the first ones came too close to recent
+ * posts): the catalog text two drafts of one fact share is what makes them
+ * near-duplicates, so a lean candidate carries less of it and more framing:
+ * half the time a myth frame that only points at the myth; an optional
+ * takeaway or myth at even odds, every other optional part whenever it
+ * fits; the fact's optional segments kept or left out at even odds on every
+ * platform; the source inline at even odds. Same parts and phrase tables
+ * otherwise, so it still reads as its (type, style); drafts without history
+ * are never lean. */
+static status compose_once(const compose_args *a, uint64_t seed, bool lean, strbuf *text,
                            const catalog_fact **fact_out, unsigned *shape_out, char *err,
                            size_t errcap)
 {
@@ -1099,14 +1152,14 @@ static status compose_once(const compose_args *a, uint64_t seed, strbuf *text,
      * platform: always present, dropped only as a last resort */
     s.fact_intro = pick(&r, sp->fact_intros);
     fact_segments_find(fact->fact, &s.seg);
-    unsigned seg_pct = segment_drop_pct(req->platform);
+    unsigned seg_pct = lean ? 50 : segment_drop_pct(req->platform);
     for (unsigned bit = SEG_LEAD; bit <= SEG_TRAIL; bit <<= 1)
         if (rng_chance(&r, seg_pct))
             s.drop |= bit;
     s.drop &= fact_segments_mask(&s.seg);
     /* the source: inside the fact sentence one time in five, otherwise as
      * its own sentence in the style's words */
-    s.inline_src = !tp->source_in_lead && rng_chance(&r, 20);
+    s.inline_src = !tp->source_in_lead && rng_chance(&r, lean ? 50 : 20);
     s.attr = pick(&r, sp->attributions);
     const char *short_lead = pick(&r, short_leads(tp));
     unsigned pct = optional_pct(req->platform);
@@ -1134,6 +1187,8 @@ static status compose_once(const compose_args *a, uint64_t seed, strbuf *text,
             break;
         case K_MYTH:
             tmpl = pick(&r, tp->myth_frames);
+            if (lean && myth_briefs(tp) != NULL && rng_chance(&r, 50))
+                tmpl = pick(&r, myth_briefs(tp));
             break;
         case K_PIVOT:
             tmpl = pick(&r, tp->pivots);
@@ -1166,6 +1221,12 @@ static status compose_once(const compose_args *a, uint64_t seed, strbuf *text,
         }
         if (tmpl != NULL)
             render(&p->text, tmpl, &c);
+        if (lean && p->prio >= 1) {
+            /* the takeaway and the myth at even odds; framing whenever it fits */
+            bool catalog_text = p->kind == K_TAKE || (p->kind == K_MYTH && tmpl != NULL &&
+                                                      strstr(tmpl, "{myth}") != NULL);
+            p->on = p->picked = catalog_text ? rng_chance(&r, 50) : true;
+        }
     }
 
     /* Fit: drop optional parts (highest priority first), then shorten the
@@ -1297,7 +1358,8 @@ status generator_compose(const catalog *cat, const generator_request *req, gener
         unsigned shape_ix = 0;
         uint64_t seed = base + (uint64_t)attempt * 0xd1b54a32d192ed03ULL;
         strbuf_reset(&text);
-        st = compose_once(&a, seed, &text, &fact, &shape_ix, err, errcap);
+        st = compose_once(&a, seed, attempt >= GENERATOR_LEAN_FROM, &text, &fact, &shape_ix, err,
+                          errcap);
         if (st != ST_OK)
             continue; /* another seed may pick a fact that fits */
         double score = 0.0;

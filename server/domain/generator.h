@@ -35,6 +35,9 @@
 
 /* Candidates tried per draft when the request carries recent posts. */
 #define GENERATOR_MAX_ATTEMPTS 24
+/* From this candidate on, candidates are lean: less catalog text, more
+ * framing (generator.c, compose_once). The first ones are the plain drafts. */
+#define GENERATOR_LEAN_FROM 4
 
 typedef struct generator_request {
     const char *content_type; /* catalog keys, normalised (catalog_key_normalize) */
@@ -49,6 +52,9 @@ typedef struct generator_request {
      * post created at or after since_ms (except exclude_id) is below
      * max_similarity (0 = TEXTSIM_DEFAULT_THRESHOLD) is returned; if none
      * is, the least similar one is (the duplicate gate then rejects it).
+     * Candidates from GENERATOR_LEAN_FROM on carry less catalog text and
+     * more framing (tests/unit/test_generator_variety.c measures how long a
+     * busy profile lasts).
      * Still deterministic: the same seed and the same index give the same
      * text. Without history exactly one candidate is composed. */
     const textsim_index *recent;
